@@ -1,0 +1,121 @@
+"""Spatial attention variants compared in the paper: vanilla linear, rank-enhanced linear (RELA), softmax.
+
+All three share one call signature, ``attn(q, k, v, size) -> (B, C, H, W)`` with ``q, k, v`` shaped
+``(B, heads, N, head_dim)``, so the network swaps them by name (see ``ATTENTIONS``) and an ablation is a
+constructor argument, never a copied network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+def elu_plus_one(x: Tensor) -> Tensor:
+    return F.elu(x) + 1.0
+
+
+FEATURE_MAPS: dict[str, Callable[[Tensor], Tensor]] = {"elu": elu_plus_one, "relu": F.relu}
+
+# Guards the normaliser when every phi(k) of a head is zero (possible with the ReLU feature map).
+_NORMALISER_EPS = 1e-6
+
+
+def _autocast_off(device_type: str) -> contextlib.AbstractContextManager:
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()  # e.g. the meta device used for counting MACs
+
+
+def heads_to_map(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """(B, heads, H*W, d) -> (B, heads*d, H, W)."""
+    return rearrange(x, "b h (y x) d -> b (h d) y x", y=size[0], x=size[1])
+
+
+class LinearAttention(nn.Module):
+    """Vanilla linear attention: ``phi(Q) (phi(K)^T V) / (phi(Q) phi(K)^T 1)``, linear in N pixels.
+
+    The two reductions over pixels run in float32 and are scaled by 1/N (the scale cancels in the
+    ratio): summed over the millions of pixels of a 4K image they would overflow bf16 or fp16.
+    """
+
+    def __init__(self, dim: int, num_heads: int, feature_map: str = "elu", kernel_size: int = 5) -> None:
+        super().__init__()
+        if feature_map not in FEATURE_MAPS:
+            raise ValueError(f"unknown feature_map {feature_map!r}; choose one of {sorted(FEATURE_MAPS)}")
+        self.dim, self.num_heads = dim, num_heads
+        self.feature_map = feature_map
+        self.phi = FEATURE_MAPS[feature_map]
+
+    def linear_term(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        out_dtype = v.dtype
+        with _autocast_off(q.device.type):
+            q, k, v = self.phi(q.float()), self.phi(k.float()), v.float()
+            n = k.shape[-2]
+            kv = torch.einsum("bhnd,bhne->bhde", k, v) / n  # (B, heads, d, d)
+            k_mean = k.mean(dim=-2)  # (B, heads, d)
+            z = torch.einsum("bhnd,bhd->bhn", q, k_mean).unsqueeze(-1)  # normaliser, (B, heads, N, 1)
+            out = torch.einsum("bhnd,bhde->bhne", q, kv) / (z + _NORMALISER_EPS)
+        return out.to(out_dtype)
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
+        return heads_to_map(self.linear_term(q, k, v), size)
+
+
+class RankEnhancedLinearAttention(LinearAttention):
+    """RELA: linear attention plus a depthwise convolution on the values.
+
+    The depthwise convolution is a banded, generally full-rank N x N operator, so the sum lifts the rank
+    of the attention map above the head dimension that bounds vanilla linear attention. It has no bias,
+    so zero weights reduce RELA exactly to ``LinearAttention``.
+    """
+
+    def __init__(self, dim: int, num_heads: int, feature_map: str = "elu", kernel_size: int = 5) -> None:
+        super().__init__(dim, num_heads, feature_map)
+        self.kernel_size = kernel_size
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim, bias=False)
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
+        return heads_to_map(self.linear_term(q, k, v), size) + self.dwconv(heads_to_map(v, size))
+
+
+class SoftmaxAttention(nn.Module):
+    """Full global softmax attention, quadratic in N: the reference point of the ablation.
+
+    Queries go through in chunks so that at most ``max_scores`` attention scores exist at once: with
+    query/key width unlike the value width, PyTorch's fused kernels fall back to one that materialises
+    the whole N x N map. The result is the same exact global attention.
+    ``feature_map`` and ``kernel_size`` are accepted so every variant has one constructor, and ignored.
+    """
+
+    max_scores = 2**26
+
+    def __init__(self, dim: int, num_heads: int, feature_map: str = "elu", kernel_size: int = 5) -> None:
+        super().__init__()
+        self.dim, self.num_heads = dim, num_heads
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
+        b, h, n, _ = q.shape
+        chunk = max(1, self.max_scores // (b * h * n))
+        out = torch.cat([F.scaled_dot_product_attention(qc, k, v) for qc in q.split(chunk, dim=2)], dim=2)
+        return heads_to_map(out, size)
+
+
+ATTENTIONS: dict[str, type[nn.Module]] = {
+    "rela": RankEnhancedLinearAttention,
+    "linear": LinearAttention,
+    "softmax": SoftmaxAttention,
+}
+
+
+def build_attention(name: str, dim: int, num_heads: int, feature_map: str = "elu", kernel_size: int = 5) -> nn.Module:
+    try:
+        cls = ATTENTIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown attention {name!r}; choose one of {sorted(ATTENTIONS)}") from None
+    return cls(dim, num_heads, feature_map=feature_map, kernel_size=kernel_size)

@@ -1,0 +1,149 @@
+"""LAformer: a 4-level U-shaped encoder-decoder of LAformer blocks with a global residual."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from laformer.models.blocks import LAformerBlock
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"width": 16, "blocks": (1, 2, 2, 2), "refinement": 1, "heads": (1, 2, 4, 8)},
+    "small": {"width": 32, "blocks": (2, 3, 3, 4), "refinement": 2, "heads": (1, 2, 4, 8)},
+    "base": {"width": 48, "blocks": (4, 6, 6, 8), "refinement": 4, "heads": (1, 2, 4, 8)},
+}
+
+LEVELS = 4
+# Three 2x down-samplings: inputs are padded to this multiple, outputs cropped back.
+SIZE_MULTIPLE = 2 ** (LEVELS - 1)
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
+    """Pad bottom/right to a multiple; reflect where the image is large enough, else replicate."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+class Downsample(nn.Module):
+    """Halve the resolution, double the width: 3x3 conv to C/2, then pixel-unshuffle (x4 channels)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(dim, dim // 2, 3, padding=1, bias=False), nn.PixelUnshuffle(2))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class Upsample(nn.Module):
+    """Double the resolution, halve the width: 3x3 conv to 2C, then pixel-shuffle (/4 channels)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(dim, dim * 2, 3, padding=1, bias=False), nn.PixelShuffle(2))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class LAformer(nn.Module):
+    """U-shaped restoration Transformer whose spatial attention is chosen by name.
+
+    Args:
+        in_channels / out_channels: 1 (grayscale) or 3 (RGB). The global residual applies when they match.
+        width: channels at full resolution; level i has ``width * 2**i``.
+        blocks: LAformer blocks at the three encoder levels and the latent level; decoders mirror them.
+        refinement: blocks at full resolution after the decoder.
+        heads: attention heads per level.
+        attention: ``rela`` (default), ``linear`` or ``softmax`` (see ``laformer.models.attention.ATTENTIONS``).
+        feature_map: ``elu`` (ELU+1) or ``relu``, for the linear variants.
+        kernel_size: depthwise kernel of RELA.
+        fusion: how channel attention joins the spatial branch: ``gate``, ``sum`` or ``sequence``.
+        ffn_expansion: hidden-width ratio of the convolutional gated FFN (Restormer uses 2.66).
+        qk_ratio: query/key width over value width in the attention (1.0 is the classic setting).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int | None = None,
+        width: int = 48,
+        blocks: Sequence[int] = (4, 6, 6, 8),
+        refinement: int = 4,
+        heads: Sequence[int] = (1, 2, 4, 8),
+        attention: str = "rela",
+        feature_map: str = "elu",
+        kernel_size: int = 5,
+        fusion: str = "gate",
+        ffn_expansion: float = 2.0,
+        qk_ratio: float = 0.5,
+    ) -> None:
+        super().__init__()
+        out_channels = in_channels if out_channels is None else out_channels
+        if len(blocks) != LEVELS or len(heads) != LEVELS:
+            raise ValueError(f"blocks and heads need {LEVELS} entries each, got {list(blocks)} and {list(heads)}")
+        self.in_channels, self.out_channels, self.attention = in_channels, out_channels, attention
+        widths = [width * 2**i for i in range(LEVELS)]
+
+        def stage(level: int, depth: int) -> nn.Sequential:
+            return nn.Sequential(
+                *(
+                    LAformerBlock(
+                        widths[level],
+                        heads[level],
+                        attention,
+                        feature_map,
+                        kernel_size,
+                        fusion,
+                        ffn_expansion,
+                        qk_ratio,
+                    )
+                    for _ in range(depth)
+                )
+            )
+
+        self.embed = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.encoders = nn.ModuleList(stage(i, blocks[i]) for i in range(LEVELS - 1))
+        self.downs = nn.ModuleList(Downsample(widths[i]) for i in range(LEVELS - 1))
+        self.latent = stage(LEVELS - 1, blocks[-1])
+        # Decoder lists run from the deepest level up to full resolution.
+        self.ups = nn.ModuleList(Upsample(widths[i + 1]) for i in reversed(range(LEVELS - 1)))
+        self.reduces = nn.ModuleList(nn.Conv2d(widths[i] * 2, widths[i], 1) for i in reversed(range(LEVELS - 1)))
+        self.decoders = nn.ModuleList(stage(i, blocks[i]) for i in reversed(range(LEVELS - 1)))
+        self.refinement = stage(0, refinement)
+        self.output = nn.Conv2d(width, out_channels, 3, padding=1)
+
+    @classmethod
+    def from_preset(cls, name: str, attention: str = "rela", **overrides: Any) -> LAformer:
+        """``LAformer.from_preset("base", attention="linear", width=32)``."""
+        try:
+            preset = PRESETS[name]
+        except KeyError:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        return cls(**{**preset, "attention": attention, **overrides})
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) in [0, 1] -> restored (B, C_out, H, W); any H and W."""
+        h, w = x.shape[-2:]
+        inp = pad_to_multiple(x, SIZE_MULTIPLE)
+        feat = self.embed(inp)
+        skips = []
+        for encoder, down in zip(self.encoders, self.downs):
+            feat = encoder(feat)
+            skips.append(feat)
+            feat = down(feat)
+        feat = self.latent(feat)
+        for up, reduce, decoder, skip in zip(self.ups, self.reduces, self.decoders, reversed(skips)):
+            feat = decoder(reduce(torch.cat([up(feat), skip], dim=1)))
+        out = self.output(self.refinement(feat))
+        if self.in_channels == self.out_channels:
+            out = out + inp
+        return out[..., :h, :w]

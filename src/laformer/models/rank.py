@@ -1,0 +1,107 @@
+"""Attention-rank analysis: the effective N x N attention map of each head, and its numerical rank.
+
+Vanilla linear attention computes ``diag(1/z) phi(Q) phi(K)^T V`` without forming the map; its rank is at
+most the head dimension d. RELA adds a depthwise convolution on V, i.e. one banded N x N matrix per
+channel, so channel c of a head sees the map ``A + M_c``, whose rank can reach N. Everything here runs in
+float64 on batch element 0, for small inputs (N up to a few thousand tokens).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from laformer.models.attention import LinearAttention, RankEnhancedLinearAttention, SoftmaxAttention
+
+DEFAULT_RTOL = 1e-6
+
+
+@dataclass
+class CapturedAttention:
+    """The inputs one spatial-attention module saw in a forward pass."""
+
+    name: str
+    module: nn.Module
+    q: Tensor
+    k: Tensor
+    size: tuple[int, int]
+
+
+def capture_attention_inputs(model: nn.Module, x: Tensor) -> list[CapturedAttention]:
+    """Run ``model(x)`` once and record q, k (and the grid size) at every spatial-attention module."""
+    captured: list[CapturedAttention] = []
+    handles = []
+    for name, module in model.named_modules():
+        if isinstance(module, (LinearAttention, SoftmaxAttention)):
+
+            def hook(mod, args, name=name):
+                q, k, _v, size = args
+                captured.append(CapturedAttention(name, mod, q.detach(), k.detach(), tuple(size)))
+
+            handles.append(module.register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
+def depthwise_conv_matrices(conv: nn.Conv2d, size: tuple[int, int]) -> Tensor:
+    """The depthwise convolution as one N x N matrix per channel: (C, N, N), ``out_c = M_c @ in_c``."""
+    h, w = size
+    n, channels = h * w, conv.weight.shape[0]
+    basis = torch.eye(n, dtype=torch.float64, device=conv.weight.device).reshape(n, 1, h, w)
+    responses = F.conv2d(
+        basis.expand(n, channels, h, w), conv.weight.double(), padding=conv.padding, groups=channels
+    )  # (N_in, C, H, W): column j of every M_c
+    return responses.reshape(n, channels, n).permute(1, 2, 0)
+
+
+def effective_attention_maps(captured: CapturedAttention) -> Tensor:
+    """Maps of batch element 0, shaped (heads, channels_per_head, N, N); channel axis is 1 unless RELA."""
+    module = captured.module
+    q, k = captured.q[0].double(), captured.k[0].double()  # (heads, N, d)
+    heads, n, d = q.shape
+    if isinstance(module, SoftmaxAttention):
+        return torch.softmax(q @ k.transpose(-1, -2) / d**0.5, dim=-1).unsqueeze(1)
+    scores = module.phi(q) @ module.phi(k).transpose(-1, -2) / n  # matches the 1/N scaling of the fast path
+    maps = (scores / (scores.sum(-1, keepdim=True) + 1e-6)).unsqueeze(1)
+    if isinstance(module, RankEnhancedLinearAttention):
+        conv = depthwise_conv_matrices(module.dwconv, captured.size).reshape(heads, -1, n, n)
+        maps = maps + conv
+    return maps
+
+
+def numerical_rank(maps: Tensor, rtol: float = DEFAULT_RTOL) -> Tensor:
+    """Singular values above ``rtol * largest``, per matrix of a (..., N, N) stack."""
+    return torch.linalg.matrix_rank(maps, rtol=rtol)
+
+
+def attention_rank_report(model: nn.Module, x: Tensor, rtol: float = DEFAULT_RTOL) -> list[dict]:
+    """One row per attention head of every block: where it is, its size, and the rank of its map.
+
+    For RELA the rank differs per channel; the row gives min, median and max over the head's channels.
+    """
+    rows = []
+    for captured in capture_attention_inputs(model, x):
+        ranks = numerical_rank(effective_attention_maps(captured), rtol).float()
+        n, d = captured.q.shape[-2:]
+        for head, head_ranks in enumerate(ranks):
+            rows.append(
+                {
+                    "layer": captured.name.removesuffix(".perception.spatial"),
+                    "attention": type(captured.module).__name__,
+                    "head": head,
+                    "tokens": n,
+                    "head_dim": d,
+                    "rank_min": int(head_ranks.min()),
+                    "rank_median": float(head_ranks.median()),
+                    "rank_max": int(head_ranks.max()),
+                }
+            )
+    return rows
