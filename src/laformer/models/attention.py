@@ -8,6 +8,7 @@ constructor argument, never a copied network.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 
 import torch
@@ -40,7 +41,7 @@ def heads_to_map(x: Tensor, size: tuple[int, int]) -> Tensor:
 class LinearAttention(nn.Module):
     """Vanilla linear attention: ``phi(Q) (phi(K)^T V) / (phi(Q) phi(K)^T 1)``, linear in N pixels.
 
-    The two reductions over pixels run in float32 and are scaled by 1/N (the scale cancels in the
+    The two reductions over pixels run in (at least) float32 and are scaled by 1/N (the scale cancels in the
     ratio): summed over the millions of pixels of a 4K image they would overflow bf16 or fp16.
     """
 
@@ -54,8 +55,10 @@ class LinearAttention(nn.Module):
 
     def linear_term(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         out_dtype = v.dtype
+        # At least float32: half precisions go up, float64 (the rank analysis, gradcheck) stays float64.
+        dtype = functools.reduce(torch.promote_types, (q.dtype, k.dtype, v.dtype), torch.float32)
         with _autocast_off(q.device.type):
-            q, k, v = self.phi(q.float()), self.phi(k.float()), v.float()
+            q, k, v = self.phi(q.to(dtype)), self.phi(k.to(dtype)), v.to(dtype)
             n = k.shape[-2]
             kv = torch.einsum("bhnd,bhne->bhde", k, v) / n  # (B, heads, d, d)
             k_mean = k.mean(dim=-2)  # (B, heads, d)
@@ -101,7 +104,8 @@ class SoftmaxAttention(nn.Module):
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
         b, h, n, _ = q.shape
-        chunk = max(1, self.max_scores // (b * h * n))
+        # Shape-only passes (MAC counting on the meta device) need no chunking.
+        chunk = n if q.is_meta else max(1, self.max_scores // (b * h * n))
         out = torch.cat([F.scaled_dot_product_attention(qc, k, v) for qc in q.split(chunk, dim=2)], dim=2)
         return heads_to_map(out, size)
 

@@ -1,0 +1,103 @@
+"""``laformer-eval ckpt_path=... data=...``: score a checkpoint on a dataset's test sets.
+
+Writes ``metrics.csv`` (one row per image) and ``summary.json`` in the run folder; ``save_images=true``
+also writes the restored images under ``images/<set>/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import RichProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all
+from laformer.runs import config_dir, register_resolvers, write_summary
+from laformer.training.callbacks import StoreNetConfig
+
+register_resolvers()
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path} (pass ckpt_path=/path/to/run/checkpoints/last.ckpt)")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def per_set_means(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        grouped[record["set"]].append(record)
+    keys = ("psnr", "ssim", "input_psnr")
+    return {
+        s: {k: sum(r[k] for r in rows) / len(rows) for k in keys} | {"images": len(rows)} for s, rows in grouped.items()
+    }
+
+
+def write_records(path: Path, records: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["set", "name", "psnr", "ssim", "input_psnr"])
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def print_table(results: dict[str, dict[str, float]]) -> None:
+    print(f"\n{'benchmark':<24}{'images':>8}{'input PSNR':>12}{'PSNR':>10}{'SSIM':>10}")
+    for name, r in results.items():
+        print(f"{name:<24}{r['images']:>8}{r['input_psnr']:>12.2f}{r['psnr']:>10.2f}{r['ssim']:>10.4f}")
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    start = time.perf_counter()
+    run_dir = Path(cfg.paths.output_dir)
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    net_config = checkpoint.get(StoreNetConfig.KEY) or OmegaConf.to_container(cfg.model, resolve=True)
+    module = hydra.utils.instantiate(cfg.module, net=hydra.utils.instantiate(net_config))
+    module.load_state_dict(checkpoint["state_dict"])
+    if cfg.get("save_images"):
+        module.image_dir = str(run_dir / "images")
+    datamodule = hydra.utils.instantiate(cfg.data)
+    loggers = instantiate_all(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[RichProgressBar()], logger=loggers or False)
+    try:
+        trainer.test(module, datamodule=datamodule)
+    finally:
+        finish_loggers(loggers)
+
+    results = per_set_means(module.test_records)
+    summary = {
+        "task": "eval",
+        "checkpoint": str(Path(cfg.ckpt_path).resolve()),
+        "model": net_config.get("name"),
+        "attention": net_config.get("attention"),
+        "data": hydra_choices().get("data", cfg.data.get("_target_")),
+        "overrides": hydra_overrides(),
+        "self_ensemble": bool(cfg.module.get("self_ensemble")),
+        "benchmarks": results,
+        "wall_time_s": round(time.perf_counter() - start, 2),
+        "run_dir": str(run_dir),
+    }
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_records(run_dir / "metrics.csv", module.test_records)
+        print_table(results)
+        print(f"Per-image metrics written to {run_dir / 'metrics.csv'}")
+        write_summary(run_dir, summary)
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

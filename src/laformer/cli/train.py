@@ -1,0 +1,87 @@
+"""``laformer-train``: fit a restoration model from composed Hydra configs. No arguments runs the demo."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from laformer.cli.common import finish_loggers, group_wandb_by_sweep, hydra_choices, hydra_overrides, instantiate_all
+from laformer.runs import config_dir, register_resolvers, write_summary
+from laformer.training.callbacks import StoreNetConfig
+
+register_resolvers()
+
+
+def _metrics(trainer: L.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1}
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train (and optionally test) as ``cfg`` says; write and return the run summary."""
+    start = time.perf_counter()
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.paths.output_dir)
+    group_wandb_by_sweep(cfg)
+
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    module: L.LightningModule = hydra.utils.instantiate(cfg.module)
+    net_config = OmegaConf.to_container(cfg.model, resolve=True)
+    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreNetConfig(net_config)]
+    loggers = instantiate_all(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    test_metrics: dict[str, float] = {}
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        fit_metrics = _metrics(trainer)
+        if cfg.get("test_after_fit"):
+            trainer.test(module, datamodule=datamodule, ckpt_path="best" if _has_best(trainer) else None)
+            test_metrics = {k: v for k, v in _metrics(trainer).items() if k.startswith("test/")}
+    finally:
+        finish_loggers(loggers)
+
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    summary = {
+        "task": "train",
+        "model": hydra_choices().get("model", net_config.get("name")),
+        "attention": net_config.get("attention"),
+        "data": hydra_choices().get("data", cfg.data.get("_target_")),
+        "experiment": hydra_choices().get("experiment"),
+        "overrides": hydra_overrides(),
+        "steps": trainer.global_step,
+        "metrics": {**fit_metrics, **test_metrics},
+        "input_psnr": fit_metrics.get("val/input_psnr"),
+        "best_checkpoint": checkpoint.best_model_path if checkpoint else None,
+        "best_score": float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score else None,
+        "last_checkpoint": checkpoint.last_model_path if checkpoint else None,
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "wall_time_s": round(time.perf_counter() - start, 2),
+        "run_dir": str(run_dir),
+    }
+    if trainer.is_global_zero:
+        write_summary(run_dir, summary)
+    return summary
+
+
+def _has_best(trainer: L.Trainer) -> bool:
+    checkpoint = trainer.checkpoint_callback
+    return bool(checkpoint is not None and getattr(checkpoint, "best_model_path", ""))
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    summary = train(cfg)
+    return summary["metrics"].get("val/psnr")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Datasets of image pairs for restoration: stored pairs, or clean images degraded on the fly.
+
+Every item is a dict ``{"input", "target", "name", "set"}`` with C x H x W float tensors in [0, 1]. An item
+keeps its whole image unless a ``patch_size`` asks for random aligned crops (training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from laformer.data.io import array_to_tensor, read_image
+
+SMALL_IMAGE_POLICIES = ("error", "pad")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image on disk, or an in-memory array (bundled photos) under a name."""
+
+    name: str
+    path: Path | None = None
+    array: np.ndarray | None = None
+
+    def load(self, channels: int | None = None) -> Tensor:
+        if self.path is not None:
+            return read_image(self.path, channels)
+        return array_to_tensor(self.array, channels)
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path is not None else f"<bundled {self.name}>"
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    name: str
+    input: ImageRef
+    target: ImageRef
+
+
+def random_crop(images: Sequence[Tensor], patch: int, generator: torch.Generator | None = None) -> list[Tensor]:
+    """The same random ``patch`` x ``patch`` window from each of several equally sized images."""
+    h, w = images[0].shape[-2:]
+    top = int(torch.randint(0, h - patch + 1, (1,), generator=generator))
+    left = int(torch.randint(0, w - patch + 1, (1,), generator=generator))
+    return [im[..., top : top + patch, left : left + patch] for im in images]
+
+
+def fit_patch(images: Sequence[Tensor], patch: int, policy: str, source: object) -> list[Tensor]:
+    """Reflect-pad images smaller than the patch, or refuse them, naming the file."""
+    h, w = images[0].shape[-2:]
+    if h >= patch and w >= patch:
+        return list(images)
+    if policy == "error":
+        raise ValueError(
+            f"{source} is {h}x{w}, smaller than the training patch {patch}x{patch}; "
+            "lower data.patch_size or set data.small_image=pad"
+        )
+    ph, pw = max(patch - h, 0), max(patch - w, 0)
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return [F.pad(im.unsqueeze(0), (0, pw, 0, ph), mode=mode).squeeze(0) for im in images]
+
+
+class _CroppingDataset(Dataset):
+    """Shared crop-and-repeat behaviour: ``repeat`` lengthens a training epoch over few large images."""
+
+    def __init__(self, set_name: str, patch_size: int | None, small_image: str, repeat: int, channels: int | None):
+        if small_image not in SMALL_IMAGE_POLICIES:
+            raise ValueError(f"small_image must be one of {SMALL_IMAGE_POLICIES}, got {small_image!r}")
+        self.set_name, self.patch_size, self.small_image = set_name, patch_size, small_image
+        self.repeat, self.channels = max(1, repeat), channels
+
+    def __len__(self) -> int:
+        return self.num_images * self.repeat
+
+    @property
+    def num_images(self) -> int:
+        raise NotImplementedError
+
+    def _crop(self, images: list[Tensor], source: object) -> list[Tensor]:
+        if self.patch_size is None:
+            return images
+        images = fit_patch(images, self.patch_size, self.small_image, source)
+        return random_crop(images, self.patch_size)
+
+
+class PairedImageDataset(_CroppingDataset):
+    """Stored (degraded, clean) pairs, already matched by name."""
+
+    def __init__(
+        self,
+        pairs: Sequence[ImagePair],
+        set_name: str,
+        patch_size: int | None = None,
+        small_image: str = "error",
+        repeat: int = 1,
+        channels: int | None = None,
+    ) -> None:
+        super().__init__(set_name, patch_size, small_image, repeat, channels)
+        if not pairs:
+            raise ValueError(f"dataset {set_name!r} has no image pairs")
+        self.pairs = list(pairs)
+
+    @property
+    def num_images(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        pair = self.pairs[index % len(self.pairs)]
+        inp, tgt = pair.input.load(self.channels), pair.target.load(self.channels)
+        if inp.shape != tgt.shape:
+            raise ValueError(
+                f"input {pair.input} is {tuple(inp.shape)} but its target {pair.target} is {tuple(tgt.shape)} "
+                "(channels x height x width); a pair must have the same size"
+            )
+        inp, tgt = self._crop([inp, tgt], pair.input)
+        return {"input": inp, "target": tgt, "name": pair.name, "set": self.set_name}
+
+
+class DegradedImageDataset(_CroppingDataset):
+    """Clean images with the degraded input made on the fly.
+
+    With ``seed`` set (validation and test), image i is degraded with a generator seeded ``seed + i``
+    after any crop, so every run sees the same inputs. Without it (training), noise is fresh each time.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[ImageRef],
+        degradation: Callable[[Tensor, torch.Generator | None], Tensor],
+        set_name: str,
+        seed: int | None = None,
+        patch_size: int | None = None,
+        small_image: str = "error",
+        repeat: int = 1,
+        channels: int | None = None,
+    ) -> None:
+        super().__init__(set_name, patch_size, small_image, repeat, channels)
+        if not targets:
+            raise ValueError(f"dataset {set_name!r} has no images")
+        self.targets, self.degradation, self.seed = list(targets), degradation, seed
+
+    @property
+    def num_images(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> dict:
+        ref = self.targets[index % len(self.targets)]
+        (tgt,) = self._crop([ref.load(self.channels)], ref)
+        generator = None
+        if self.seed is not None:
+            generator = torch.Generator().manual_seed(self.seed + index % len(self.targets))
+        inp = self.degradation(tgt.unsqueeze(0), generator).squeeze(0)
+        return {"input": inp, "target": tgt, "name": ref.name, "set": self.set_name}

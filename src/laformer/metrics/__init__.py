@@ -1,0 +1,6 @@
+"""Evaluation protocols and the metrics that follow them."""
+
+from laformer.metrics.image_metrics import psnr, rgb_to_y, score, ssim
+from laformer.metrics.protocol import EvalProtocol
+
+__all__ = ["EvalProtocol", "psnr", "rgb_to_y", "score", "ssim"]

@@ -1,0 +1,68 @@
+"""Callbacks: validation image grids, and the network config stored inside every checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+from laformer.visualize import Comparison, comparison_grid, save_comparison_figure
+
+
+class ValidationImageGrid(L.Callback):
+    """Keeps the first ``max_images`` validation images of each epoch and shows them as a grid.
+
+    The grid goes to every logger that takes images (wandb, TensorBoard) and, on rank 0, to
+    ``<save_dir>/val_grid.png`` with each image's input and restored PSNR.
+    """
+
+    def __init__(self, max_images: int = 4, save_dir: str | None = None, max_side: int = 384) -> None:
+        self.max_images, self.save_dir, self.max_side = max_images, save_dir, max_side
+        self.rows: list[Comparison] = []
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.rows = []
+
+    def on_validation_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int, *args
+    ) -> None:
+        if len(self.rows) >= self.max_images or not isinstance(outputs, dict):
+            return
+        self.rows.append(
+            Comparison(
+                name=str(batch["name"][0]),
+                input=outputs["input"][0].detach().cpu(),
+                restored=outputs["restored"][0].detach().cpu(),
+                target=outputs["target"][0].detach().cpu(),
+                input_psnr=float(outputs["input_psnr"][0]),
+                restored_psnr=float(outputs["psnr"][0]),
+            )
+        )
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not self.rows:
+            return
+        grid = comparison_grid(self.rows, self.max_side)
+        caption = "input | restored | target"
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image("val/images", [grid], step=trainer.global_step, caption=[caption])
+            elif isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image("val/images", grid, global_step=trainer.global_step)
+        if self.save_dir and trainer.is_global_zero:
+            title = f"step {trainer.global_step}: {caption}"
+            save_comparison_figure(self.rows, Path(self.save_dir) / "val_grid.png", title=title)
+
+
+class StoreNetConfig(L.Callback):
+    """Writes the network's config into each checkpoint, so ``--ckpt`` alone can rebuild the model."""
+
+    KEY = "laformer_net_config"
+
+    def __init__(self, net_config: dict[str, Any]) -> None:
+        self.net_config = dict(net_config)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint[self.KEY] = self.net_config
