@@ -29,6 +29,7 @@ FAST_DEMO = [
     "data.repeat=1",
     "data.train_photos=[astronaut,coffee]",
     "data.val_photos=[chelsea]",
+    "data.val_crop=96",
     "trainer.log_every_n_steps=1",
     "callbacks.progress_bar=null",
 ]

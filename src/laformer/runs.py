@@ -36,6 +36,10 @@ def register_resolvers() -> None:
 
 
 def to_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         return value.item()
     if isinstance(value, Path):
@@ -46,7 +50,7 @@ def to_jsonable(value: Any) -> Any:
 def write_summary(run_dir: str | Path, summary: dict[str, Any]) -> Path:
     path = Path(run_dir) / SUMMARY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({k: to_jsonable(v) for k, v in summary.items()}, indent=2, default=str) + "\n")
+    path.write_text(json.dumps(to_jsonable(summary), indent=2, default=str) + "\n")
     print(f"Run summary written to {path}")
     return path
 

@@ -115,7 +115,13 @@ class RestorationDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         self._apply_stage()
-        return self._loader(self._train, self.per_device_batch_size(), shuffle=True)
+        batch = self.per_device_batch_size()
+        if len(self._train) < batch:
+            raise ValueError(
+                f"the training set yields {len(self._train)} samples per epoch (images x data.repeat) but each "
+                f"process needs batches of {batch}; raise data.repeat or lower data.batch_size"
+            )
+        return self._loader(self._train, batch, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         # Whole images of different sizes: one per batch.

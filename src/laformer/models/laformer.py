@@ -123,11 +123,12 @@ class LAformer(nn.Module):
 
     @classmethod
     def from_preset(cls, name: str, attention: str = "rela", **overrides: Any) -> LAformer:
-        """``LAformer.from_preset("base", attention="linear", width=32)``."""
+        """``LAformer.from_preset("base", attention="linear", width=32)``; ``None`` overrides keep the preset."""
         try:
             preset = PRESETS[name]
         except KeyError:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        overrides = {k: v for k, v in overrides.items() if v is not None}
         return cls(**{**preset, "attention": attention, **overrides})
 
     def forward(self, x: Tensor) -> Tensor:
