@@ -1,0 +1,91 @@
+"""Parameters and MACs of every LAformer preset and attention variant, as a markdown table.
+
+Counting runs on the meta device (``laformer.models.complexity``), so it needs neither memory nor time even
+for quadratic softmax attention at large sizes.
+
+    python experiments/model_complexity.py                      # 256 x 256
+    python experiments/model_complexity.py --size 512 --out experiments/model_complexity_512.md
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from laformer.models import ATTENTIONS, PRESETS, LAformer
+from laformer.models.complexity import count_macs, count_parameters
+
+# Restormer (CVPR 2022), its own report at 256 x 256.
+RESTORMER_MACS_G = 141.0
+RESTORMER_PARAMS_M = 26.1
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``256`` -> (256, 256); ``3840x2160`` (width x height) -> (2160, 3840) as (height, width)."""
+    if "x" in text.lower():
+        width, height = (int(part) for part in text.lower().split("x"))
+        return height, width
+    return int(text), int(text)
+
+
+def measure(presets: list[str], attentions: list[str], height: int, width: int) -> list[dict]:
+    rows = []
+    for preset in presets:
+        for attention in attentions:
+            model = LAformer.from_preset(preset, attention=attention)
+            rows.append(
+                {
+                    "preset": preset,
+                    "attention": attention,
+                    "params_m": count_parameters(model) / 1e6,
+                    "macs_g": count_macs(model, height, width) / 1e9,
+                }
+            )
+    return rows
+
+
+def render(rows: list[dict], height: int, width: int) -> str:
+    lines = [
+        f"# LAformer complexity at {width} x {height} (W x H), 1 x 3 input",
+        "",
+        "| preset | attention | params (M) | MACs (G) |",
+        "|---|---|---:|---:|",
+    ]
+    lines += [f"| {r['preset']} | {r['attention']} | {r['params_m']:.2f} | {r['macs_g']:.2f} |" for r in rows]
+    reference = next((r for r in rows if r["preset"] == "base" and r["attention"] == "rela"), None)
+    if reference is not None:
+        lines.append("")
+        if (height, width) == (256, 256):
+            lines.append(
+                f"base/rela vs Restormer (reported {RESTORMER_MACS_G:g} G MACs, {RESTORMER_PARAMS_M:g} M params "
+                f"at 256 x 256): MACs {100 * reference['macs_g'] / RESTORMER_MACS_G:.1f} %, "
+                f"params {100 * reference['params_m'] / RESTORMER_PARAMS_M:.1f} %"
+            )
+        else:
+            lines.append(
+                f"base/rela params vs Restormer ({RESTORMER_PARAMS_M:g} M): "
+                f"{100 * reference['params_m'] / RESTORMER_PARAMS_M:.1f} % "
+                f"(Restormer's {RESTORMER_MACS_G:g} G MACs are reported at 256 x 256 only; run with --size 256)"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="256", help="square side (256) or WxH (3840x2160); default 256")
+    parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets")
+    parser.add_argument("--attention", default=",".join(ATTENTIONS), help="comma-separated attention variants")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
+    args = parser.parse_args(argv)
+
+    height, width = parse_size(args.size)
+    rows = measure(args.presets.split(","), args.attention.split(","), height, width)
+    table = render(rows, height, width)
+    print(table, end="")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table)
+
+
+if __name__ == "__main__":
+    main()
