@@ -83,6 +83,7 @@ class Row:
     wall_s: float | None = None
     threads: int | None = None
     rss_reset: bool | None = None  # CPU: whether the high-water mark was reset at the baseline
+    worker_env: str = ""  # the worker's OMP wait policy and malloc setting
     load_before: float | None = None
     load_after: float | None = None
     note: str = ""
@@ -224,6 +225,9 @@ def measure(row: Row, args: argparse.Namespace) -> None:
     env = dict(os.environ)
     if args.omp_wait_policy != "default":
         env["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
+    if args.malloc == "heap":
+        env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(2**40))
+    row.worker_env = f"omp_wait_policy={args.omp_wait_policy};malloc={args.malloc}"
     row.load_before = round(os.getloadavg()[0], 2)
     start = time.perf_counter()
     try:
@@ -325,6 +329,36 @@ def write_csv(rows: list[Row], path: Path) -> None:
             writer.writerow(asdict(r))
 
 
+_INT_FIELDS = {"width", "height", "pixels", "threads"}
+_FLOAT_FIELDS = {
+    "params_m", "macs_g", "time_median_s", "time_min_s", "peak_mem_mb", "baseline_mem_mb", "delta_mem_mb",
+    "wall_s", "load_before", "load_after",
+}  # fmt: skip
+
+
+def read_csv(path: Path) -> list[Row]:
+    """Rows of an earlier run (``--resume``), with their types restored."""
+    rows = []
+    with path.open(newline="") as handle:
+        for record in csv.DictReader(handle):
+            values: dict = {}
+            for name, text in record.items():
+                if name not in CSV_FIELDS:
+                    continue
+                if name in _INT_FIELDS | _FLOAT_FIELDS | {"rss_reset"} and text == "":
+                    values[name] = None
+                elif name in _INT_FIELDS:
+                    values[name] = int(text)
+                elif name in _FLOAT_FIELDS:
+                    values[name] = float(text)
+                elif name == "rss_reset":
+                    values[name] = text == "True"
+                else:
+                    values[name] = text
+            rows.append(Row(**values))
+    return rows
+
+
 def _default_memory_limit_gb() -> float:
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
@@ -361,7 +395,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="OMP_WAIT_POLICY of the worker (default passive: OpenMP threads that spin while another process "
         "holds the cores slow a shared machine's measurements several-fold; 'default' leaves the environment)",
     )
+    parser.add_argument(
+        "--malloc",
+        choices=("default", "heap"),
+        default="default",
+        help="glibc malloc of the worker. default: tensors above 32 MiB get fresh mmap pages, page-faulted "
+        "anew on every forward pass (large inputs pay it as system time). heap: MALLOC_MMAP_MAX_=0 and no "
+        "trimming, so freed memory is reused; faster at large sizes, with a higher (fragmented) peak RSS",
+    )
     parser.add_argument("--csv", type=Path, default=None, help="default experiments/efficiency/results_<device>.csv")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the ok/oom/timeout rows already in --csv (same precision and device) and measure only the rest",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -387,11 +434,17 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"# LAformer forward benchmark: device {args.device} ({device_name}, {os.cpu_count()} cores), "
         f"torch {torch.__version__}, {args.precision}, batch 1, median of {args.repeats} after {args.warmup} "
-        f"warmup, timeout {args.timeout:g} s, OMP_WAIT_POLICY {args.omp_wait_policy}",
+        f"warmup, timeout {args.timeout:g} s, OMP_WAIT_POLICY {args.omp_wait_policy}, malloc {args.malloc}",
         flush=True,
     )
     cache: dict = {}
     rows: list[Row] = []
+    done: dict[tuple, Row] = {}
+    if args.resume and csv_path.exists():
+        for old in read_csv(csv_path):
+            if old.status in ("ok", "oom", "timeout") and (old.precision, old.device) == (args.precision, args.device):
+                done[(old.preset, old.attention, old.size)] = old
+        print(f"resuming: {len(done)} measurements kept from {csv_path}", flush=True)
     for preset in presets:
         for attention in attentions:
             failed = None
@@ -409,6 +462,10 @@ def main(argv: list[str] | None = None) -> None:
                 row.params_m, row.macs_g = _count(preset, attention, width, height, cache)
                 if failed is not None:
                     row.status, row.note = "skipped", f"a smaller size ended in {failed}"
+                elif (preset, attention, row.size) in done:
+                    row = done[(preset, attention, row.size)]
+                    if row.status in ("oom", "timeout"):
+                        failed = row.status
                 else:
                     measure(row, args)
                     if row.status in ("oom", "timeout"):
