@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from laformer.data.io import array_to_tensor, read_image
 
 SMALL_IMAGE_POLICIES = ("error", "pad")
+SIZE_MISMATCH_POLICIES = ("error", "center_crop_target")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,19 @@ class ImageRef:
 
     def __str__(self) -> str:
         return str(self.path) if self.path is not None else f"<bundled {self.name}>"
+
+
+@dataclass(frozen=True)
+class StackedRef(ImageRef):
+    """Several images of one scene read as one, channels stacked (dual-pixel left and right views)."""
+
+    parts: tuple[ImageRef, ...] = ()
+
+    def load(self, channels: int | None = None) -> Tensor:
+        return torch.cat([part.load(channels) for part in self.parts])
+
+    def __str__(self) -> str:
+        return " + ".join(str(part) for part in self.parts)
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,45 @@ def fit_patch(images: Sequence[Tensor], patch: int, policy: str, source: object)
     ph, pw = max(patch - h, 0), max(patch - w, 0)
     mode = "reflect" if ph < h and pw < w else "replicate"
     return [F.pad(im.unsqueeze(0), (0, pw, 0, ph), mode=mode).squeeze(0) for im in images]
+
+
+def center_crop_to(image: Tensor, size: Sequence[int]) -> Tensor:
+    """The centre ``size`` (h, w) of ``image``; unchanged where it is not larger (the caller checks sizes)."""
+    h, w = image.shape[-2:]
+    th, tw = min(size[0], h), min(size[1], w)
+    top, left = (h - th) // 2, (w - tw) // 2
+    return image[..., top : top + th, left : left + tw]
+
+
+class CenterCropped(Dataset):
+    """The centre ``size`` x ``size`` window of every item of a whole-image dataset (e.g. GoPro validation)."""
+
+    def __init__(self, dataset: Dataset, size: int) -> None:
+        self.dataset, self.size = dataset, size
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        item = dict(self.dataset[index])
+        for key in ("input", "target"):
+            item[key] = center_crop_to(item[key], (self.size, self.size))
+        return item
+
+
+class Limited(Dataset):
+    """The first ``count`` items of a dataset: a declared, smaller validation set."""
+
+    def __init__(self, dataset: Dataset, count: int) -> None:
+        self.dataset, self.count = dataset, min(count, len(dataset))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict:
+        if index >= self.count:
+            raise IndexError(index)
+        return self.dataset[index]
 
 
 class _CroppingDataset(Dataset):
@@ -102,11 +155,14 @@ class PairedImageDataset(_CroppingDataset):
         small_image: str = "error",
         repeat: int = 1,
         channels: int | None = None,
+        size_mismatch: str = "error",
     ) -> None:
         super().__init__(set_name, patch_size, small_image, repeat, channels)
         if not pairs:
             raise ValueError(f"dataset {set_name!r} has no image pairs")
-        self.pairs = list(pairs)
+        if size_mismatch not in SIZE_MISMATCH_POLICIES:
+            raise ValueError(f"size_mismatch must be one of {SIZE_MISMATCH_POLICIES}, got {size_mismatch!r}")
+        self.pairs, self.size_mismatch = list(pairs), size_mismatch
 
     @property
     def num_images(self) -> int:
@@ -115,10 +171,12 @@ class PairedImageDataset(_CroppingDataset):
     def __getitem__(self, index: int) -> dict:
         pair = self.pairs[index % len(self.pairs)]
         inp, tgt = pair.input.load(self.channels), pair.target.load(self.channels)
-        if inp.shape != tgt.shape:
+        if self.size_mismatch == "center_crop_target":
+            tgt = center_crop_to(tgt, inp.shape[-2:])
+        if inp.shape[-2:] != tgt.shape[-2:]:
             raise ValueError(
                 f"input {pair.input} is {tuple(inp.shape)} but its target {pair.target} is {tuple(tgt.shape)} "
-                "(channels x height x width); a pair must have the same size"
+                "(channels x height x width); a pair must have the same height and width"
             )
         inp, tgt = self._crop([inp, tgt], pair.input)
         return {"input": inp, "target": tgt, "name": pair.name, "set": self.set_name}
@@ -159,3 +217,19 @@ class DegradedImageDataset(_CroppingDataset):
             generator = torch.Generator().manual_seed(self.seed + index % len(self.targets))
         inp = self.degradation(tgt.unsqueeze(0), generator).squeeze(0)
         return {"input": inp, "target": tgt, "name": ref.name, "set": self.set_name}
+
+
+class InputOnlyDataset(Dataset):
+    """Degraded images without ground truth (DND): items ``{"input", "name", "set"}`` for prediction."""
+
+    def __init__(self, inputs: Sequence[ImageRef], set_name: str, channels: int | None = None) -> None:
+        if not inputs:
+            raise ValueError(f"dataset {set_name!r} has no images")
+        self.inputs, self.set_name, self.channels = list(inputs), set_name, channels
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> dict:
+        ref = self.inputs[index]
+        return {"input": ref.load(self.channels), "name": ref.name, "set": self.set_name}

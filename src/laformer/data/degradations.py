@@ -78,3 +78,17 @@ class Compose:
 
     def __repr__(self) -> str:
         return f"Compose({self.degradations})"
+
+
+@dataclass
+class RandomGaussianNoise:
+    """Gaussian noise with sigma drawn uniformly from [low, high] per image (blind denoising training)."""
+
+    low: float = 0.0
+    high: float = 50.0
+
+    def __call__(self, clean: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        n = clean.shape[0]
+        sigma = self.low + (self.high - self.low) * torch.rand(n, generator=generator, dtype=clean.dtype)
+        noise = torch.randn(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
+        return clean + noise * (sigma.to(clean.device) / 255.0).view(n, *([1] * (clean.ndim - 1)))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import PIL.Image
 import torch
 from torch import Tensor
 
@@ -59,6 +60,23 @@ def array_to_tensor(image: np.ndarray, channels: int | None = None) -> Tensor:
 def read_image(path: str | Path, channels: int | None = None) -> Tensor:
     """C x H x W float32 in [0, 1]; ``channels`` 1 or 3 converts, None keeps what the file has."""
     return array_to_tensor(read_array(path), channels)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) from the file's header, without decoding the pixels (checks before training).
+
+    Falls back to a full decode for formats PIL cannot identify; raises ``ImageReadError`` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with PIL.Image.open(path) as image:
+            width, height = image.size
+        return height, width
+    except (PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        array = read_array(path)  # raises ImageReadError when OpenCV cannot decode it either
+        return int(array.shape[0]), int(array.shape[1])
 
 
 def bit_depth(path: str | Path) -> int:
