@@ -11,16 +11,25 @@ Every (preset, attention, size) runs in a fresh subprocess (this script re-invok
 - latency is the median of ``--repeats`` timed forward passes after ``--warmup`` untimed ones, batch 1,
   under ``torch.inference_mode()`` (and ``torch.autocast`` for ``--precision bf16``).
 
-A measurement that runs out of memory (``MemoryError``, a RuntimeError saying "out of memory" / "can't
-allocate memory", or a child killed by signal 9) or past ``--timeout`` is recorded as ``oom`` / ``timeout``
-and the larger sizes of that (preset, attention) pair are recorded as ``skipped``. The worker's address
-space is capped by ``--memory-limit-gb`` so that an out-of-memory case fails inside the worker instead of
-waking the kernel's OOM killer on a shared machine. Params and MACs (counted on the meta device) are
-recorded for every row, whatever its status.
+A measurement that runs out of memory (``MemoryError``, ``torch.OutOfMemoryError``, a RuntimeError saying
+"out of memory" / "can't allocate memory", or a child killed by signal 9) or past ``--timeout`` is recorded as
+``oom`` / ``timeout`` and the larger sizes of that (preset, attention) pair are recorded as ``skipped``. The
+worker's address space is capped by ``--memory-limit-gb`` so that an out-of-memory case fails inside the
+worker instead of waking the kernel's OOM killer on a shared machine.
 
-    python experiments/efficiency/benchmark.py --presets tiny,base --attention rela,linear,softmax \\
-        --sizes 256,512,1024 --csv experiments/efficiency/results_cpu_scaling.csv
-    python experiments/efficiency/benchmark.py --device cuda --precision bf16 --sizes 512,1024,2048,3840x2160
+Two cases are not run at all, and say so with an estimate extrapolated from the largest size measured for the
+same pair (time by the ratio of MACs, memory as baseline + forward memory x the ratio of pixels):
+
+- ``oom-predicted``: the estimated peak exceeds ``--max-mem-gb`` (default: the machine's RAM, or the GPU's);
+- ``skipped (quadratic)``: softmax attention above ``--softmax-max-pixels``, whose time grows with pixels^2.
+
+Params and MACs (counted on the meta device) are recorded for every row, whatever its status. The table and
+the scaling ratios (each size over the one below) are printed and written beside the CSV as Markdown;
+``--plot`` also draws time and memory against megapixels (``plot.py``).
+
+    python experiments/efficiency/benchmark.py --presets tiny base --attention rela linear softmax \\
+        --sizes 256 512 1024 2048 3840x2160 --csv experiments/efficiency/results_cpu.csv --plot
+    python experiments/efficiency/benchmark.py --device cuda --precision bf16 --sizes 512 1024 2048 3840x2160
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ from pathlib import Path
 RESULT_PREFIX = "BENCHMARK_RESULT "
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "std::bad_alloc")
 DEFAULT_DIR = Path(__file__).resolve().parent
+DEFAULT_SIZES = ("256", "512", "1024", "2048", "3840x2160")
+RESUMABLE = ("ok", "oom", "timeout")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -71,7 +82,7 @@ class Row:
     pixels: int
     precision: str
     device: str
-    status: str = "pending"  # ok | oom | timeout | skipped | error
+    status: str = "pending"  # ok | oom | oom-predicted | timeout | skipped | skipped (quadratic) | error
     params_m: float = 0.0
     macs_g: float = 0.0
     time_median_s: float | None = None
@@ -86,6 +97,8 @@ class Row:
     worker_env: str = ""  # the worker's OMP wait policy and malloc setting
     load_before: float | None = None
     load_after: float | None = None
+    est_time_s: float | None = None  # oom-predicted / skipped (quadratic): extrapolated, not measured
+    est_peak_mem_mb: float | None = None
     note: str = ""
 
 
@@ -117,7 +130,9 @@ def _reset_peak_rss() -> bool:
 
 
 def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or any(marker in str(exc).lower() for marker in OOM_MARKERS)
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError
+        return True
+    return any(marker in str(exc).lower() for marker in OOM_MARKERS)
 
 
 def run_worker(spec: dict) -> dict:
@@ -273,10 +288,11 @@ def render_table(rows: list[Row]) -> str:
     lines = [header, "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         load = "-" if r.load_before is None else f"{r.load_before:.1f}/{r.load_after:.1f}"
+        time_cell = _fmt(r.time_median_s, ".3f") if r.est_time_s is None else f"~{r.est_time_s:.0f} (est.)"
+        mem_cell = _fmt(r.peak_mem_mb, ".0f") if r.est_peak_mem_mb is None else f"~{r.est_peak_mem_mb:.0f} (est.)"
         lines.append(
             f"| {r.preset} | {r.attention} | {r.size} | {r.precision} | {r.status} | {r.params_m:.2f} "
-            f"| {r.macs_g:.1f} | {_fmt(r.time_median_s, '.3f')} | {_fmt(r.peak_mem_mb, '.0f')} "
-            f"| {_fmt(r.delta_mem_mb, '.0f')} | {load} |"
+            f"| {r.macs_g:.1f} | {time_cell} | {mem_cell} | {_fmt(r.delta_mem_mb, '.0f')} | {load} |"
         )
     return "\n".join(lines)
 
@@ -332,7 +348,7 @@ def write_csv(rows: list[Row], path: Path) -> None:
 _INT_FIELDS = {"width", "height", "pixels", "threads"}
 _FLOAT_FIELDS = {
     "params_m", "macs_g", "time_median_s", "time_min_s", "peak_mem_mb", "baseline_mem_mb", "delta_mem_mb",
-    "wall_s", "load_before", "load_after",
+    "wall_s", "load_before", "load_after", "est_time_s", "est_peak_mem_mb",
 }  # fmt: skip
 
 
@@ -359,25 +375,65 @@ def read_csv(path: Path) -> list[Row]:
     return rows
 
 
-def _default_memory_limit_gb() -> float:
+def _physical_memory_gb() -> float:
     try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     except (ValueError, OSError):
         return 0.0
-    return round(0.75 * total, 1)
+
+
+def _default_memory_limit_gb() -> float:
+    return round(0.75 * _physical_memory_gb(), 1)
+
+
+def estimate(reference: Row | None, row: Row) -> tuple[float | None, float | None]:
+    """``row``'s time and peak memory extrapolated from a measured smaller size of the same pair.
+
+    Time scales with the MACs (quadratic for softmax, linear otherwise); memory is the reference's baseline
+    (model and runtime) plus its forward-pass memory scaled by the pixels (softmax runs its queries in
+    fixed-size chunks, so its memory grows linearly too).
+    """
+    if reference is None or reference.status != "ok" or not reference.macs_g or not reference.pixels:
+        return None, None
+    est_time = reference.time_median_s * row.macs_g / reference.macs_g
+    est_mem = reference.baseline_mem_mb + reference.delta_mem_mb * row.pixels / reference.pixels
+    return est_time, est_mem
+
+
+def plan(row: Row, reference: Row | None, args: argparse.Namespace) -> str | None:
+    """Why ``row`` is not worth running (sets its status, estimates and note), or None to measure it."""
+    est_time, est_mem = estimate(reference, row)
+    source = f"extrapolated from {reference.size}" if est_time is not None else "no smaller size measured"
+    if row.attention == "softmax" and row.pixels > args.softmax_max_pixels:
+        row.status, row.est_time_s, row.est_peak_mem_mb = "skipped (quadratic)", est_time, est_mem
+        row.note = f"softmax above {args.softmax_max_pixels} pixels (--softmax-max-pixels); {source}"
+        return row.status
+    if est_mem is not None and args.max_mem_gb and est_mem > args.max_mem_gb * 1024:
+        row.status, row.est_time_s, row.est_peak_mem_mb = "oom-predicted", est_time, est_mem
+        row.note = f"estimated peak {est_mem / 1024:.1f} GiB > --max-mem-gb {args.max_mem_gb:g}; {source}"
+        return row.status
+    return None
+
+
+def _split(values: list[str]) -> list[str]:
+    """``["tiny,base", "small"]`` -> ``["tiny", "base", "small"]``: lists given with spaces, commas or both."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Forward latency and peak memory of LAformer, one fresh process per measurement."
     )
-    parser.add_argument("--presets", default="tiny,base", help="comma-separated presets (tiny,small,base)")
-    parser.add_argument("--attention", default="rela,linear,softmax", help="comma-separated attention variants")
+    parser.add_argument("--presets", nargs="+", default=["tiny", "base"], help="presets (tiny small base)")
+    parser.add_argument("--attention", nargs="+", default=["rela", "linear", "softmax"], help="attention variants")
     parser.add_argument(
-        "--sizes", default="256,512,1024", help="comma-separated square sides or WxH, e.g. 256,512,3840x2160"
+        "--sizes",
+        nargs="+",
+        default=list(DEFAULT_SIZES),
+        help="square sides or WIDTHxHEIGHT, e.g. 256 512 3840x2160 (default: %(default)s)",
     )
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if present")
     parser.add_argument("--repeats", type=int, default=3, help="timed forward passes (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed forward passes before timing")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per measurement (whole worker)")
@@ -387,6 +443,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=_default_memory_limit_gb(),
         help="address-space cap of a CPU worker (0: none); default 75%% of physical memory",
+    )
+    parser.add_argument(
+        "--max-mem-gb",
+        type=float,
+        default=None,
+        help="record 'oom-predicted' without running when the extrapolated peak exceeds this (0: never); "
+        "default the machine's RAM (CPU) or the GPU's memory",
+    )
+    parser.add_argument(
+        "--softmax-max-pixels",
+        type=int,
+        default=256 * 256,
+        help="softmax attention above this many pixels is recorded as 'skipped (quadratic)' with an estimate",
     )
     parser.add_argument(
         "--omp-wait-policy",
@@ -409,8 +478,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the ok/oom/timeout rows already in --csv (same precision and device) and measure only the rest",
     )
+    parser.add_argument("--plot", action="store_true", help="also draw the CSV as <csv>.png (plot.py)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
+
+
+def write_report(rows: list[Row], path: Path, header: str) -> str:
+    """The results table and scaling ratios as Markdown, printed and written to ``path``."""
+    text = (
+        f"{header}\n\n{render_table(rows)}\n\n"
+        "Scaling: each size over the previous one (linear in pixels: time x and memory x close to pixels x)\n\n"
+        f"{render_ratios(scaling_ratios(rows))}\n"
+    )
+    path.write_text(text)
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -421,33 +502,39 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: CUDA is not available here")
     if args.repeats < 1 or args.warmup < 0:
         sys.exit("--repeats must be >= 1 and --warmup >= 0")
+    if args.max_mem_gb is None:
+        cuda_gb = torch.cuda.get_device_properties(0).total_memory / 1024**3 if args.device == "cuda" else None
+        args.max_mem_gb = round(cuda_gb or _physical_memory_gb(), 1)
     csv_path = args.csv or DEFAULT_DIR / f"results_{args.device}.csv"
-    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-    attentions = [a.strip() for a in args.attention.split(",") if a.strip()]
-    sizes = sorted((parse_size(s) for s in args.sizes.split(",") if s.strip()), key=lambda wh: wh[0] * wh[1])
+    presets, attentions = _split(args.presets), _split(args.attention)
+    sizes = sorted((parse_size(s) for s in _split(args.sizes)), key=lambda wh: wh[0] * wh[1])
 
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
-    print(
+    header = (
         f"# LAformer forward benchmark: device {args.device} ({device_name}, {os.cpu_count()} cores), "
         f"torch {torch.__version__}, {args.precision}, batch 1, median of {args.repeats} after {args.warmup} "
-        f"warmup, timeout {args.timeout:g} s, OMP_WAIT_POLICY {args.omp_wait_policy}, malloc {args.malloc}",
-        flush=True,
+        f"warmup, timeout {args.timeout:g} s, max mem {args.max_mem_gb:g} GiB, OMP_WAIT_POLICY "
+        f"{args.omp_wait_policy}, malloc {args.malloc}"
     )
+    print(header, flush=True)
     cache: dict = {}
     rows: list[Row] = []
     done: dict[tuple, Row] = {}
     if args.resume and csv_path.exists():
         for old in read_csv(csv_path):
-            if old.status in ("ok", "oom", "timeout") and (old.precision, old.device) == (args.precision, args.device):
+            if old.status in RESUMABLE and (old.precision, old.device) == (args.precision, args.device):
                 done[(old.preset, old.attention, old.size)] = old
         print(f"resuming: {len(done)} measurements kept from {csv_path}", flush=True)
     for preset in presets:
         for attention in attentions:
             failed = None
+            reference: Row | None = None  # the largest size measured so far for this pair
             for width, height in sizes:
                 row = Row(
                     preset=preset,
@@ -460,34 +547,43 @@ def main(argv: list[str] | None = None) -> None:
                     device=args.device,
                 )
                 row.params_m, row.macs_g = _count(preset, attention, width, height, cache)
-                if failed is not None:
+                if attention == "softmax" and plan(row, reference, args):
+                    pass  # recorded as skipped (quadratic), with an estimate
+                elif failed is not None:
                     row.status, row.note = "skipped", f"a smaller size ended in {failed}"
                 elif (preset, attention, row.size) in done:
                     row = done[(preset, attention, row.size)]
                     if row.status in ("oom", "timeout"):
                         failed = row.status
+                elif plan(row, reference, args):
+                    failed = row.status
                 else:
                     measure(row, args)
                     if row.status in ("oom", "timeout"):
                         failed = row.status
+                if row.status == "ok":
+                    reference = row
                 rows.append(row)
                 write_csv(rows, csv_path)  # partial results survive an interrupted run
+                estimated = "" if row.est_time_s is None else f" est. time {row.est_time_s:.0f} s,"
+                estimated += "" if row.est_peak_mem_mb is None else f" est. peak {row.est_peak_mem_mb:.0f} MiB,"
                 print(
                     f"  {preset:5s} {attention:8s} {row.size:>9s}: {row.status:8s} "
                     f"time {_fmt(row.time_median_s, '.3f')} s, peak {_fmt(row.peak_mem_mb, '.0f')} MiB, "
-                    f"delta {_fmt(row.delta_mem_mb, '.0f')} MiB, wall {_fmt(row.wall_s, '.1f')} s "
-                    f"{row.note}".rstrip(),
+                    f"delta {_fmt(row.delta_mem_mb, '.0f')} MiB, wall {_fmt(row.wall_s, '.1f')} s,{estimated} "
+                    f"{row.note}".rstrip(" ,"),
                     flush=True,
                 )
 
+    report_path = csv_path.with_suffix(".md")
     print()
-    print(render_table(rows))
-    print()
-    print("Scaling: each size over the previous one (linear in pixels: time x and memory x close to pixels x)")
-    print()
-    print(render_ratios(scaling_ratios(rows)))
-    print()
-    print(f"CSV: {csv_path}")
+    print(write_report(rows, report_path, header))
+    print(f"CSV: {csv_path}\nTable: {report_path}")
+    if args.plot:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from plot import plot_results
+
+        print(f"Plot: {plot_results(csv_path)}")
 
 
 if __name__ == "__main__":

@@ -14,22 +14,15 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all
+from laformer.inference.checkpoint import load_checkpoint
 from laformer.runs import config_dir, register_resolvers, write_summary
 from laformer.training.callbacks import StoreNetConfig
 
 register_resolvers()
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path} (pass ckpt_path=/path/to/run/checkpoints/last.ckpt)")
-    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def per_set_means(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -67,8 +60,16 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = hydra.utils.instantiate(cfg.data)
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[RichProgressBar()], logger=loggers or False)
+    predictions = None
     try:
-        trainer.test(module, datamodule=datamodule)
+        if getattr(datamodule, "prediction_only", False):  # no ground truth (DND): write the submission files
+            outputs = trainer.predict(module, datamodule=datamodule)
+            predictions = run_dir / "submission"
+            if trainer.is_global_zero:
+                written = datamodule.write_predictions(outputs, predictions)
+                print(f"{len(written)} prediction files written to {predictions} (no ground truth to score here)")
+        else:
+            trainer.test(module, datamodule=datamodule)
     finally:
         finish_loggers(loggers)
 
@@ -82,6 +83,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "overrides": hydra_overrides(),
         "self_ensemble": bool(cfg.module.get("self_ensemble")),
         "benchmarks": results,
+        "predictions": str(predictions) if predictions else None,
         "wall_time_s": round(time.perf_counter() - start, 2),
         "run_dir": str(run_dir),
     }

@@ -1,0 +1,218 @@
+"""``laformer-restore INPUT [INPUT ...] -o OUTPUT_DIR --ckpt CHECKPOINT``: restore photos with a trained model.
+
+Inputs are image files or folders of them (PNG, JPEG, TIFF, BMP; 8 or 16 bit; grayscale or RGB as the
+model was trained). Each output has the input's name, size, channels and bit depth. Whole images go through
+in one pass unless ``--tile`` asks for overlapping tiles. An image that fails is reported by name and the
+others still finish; the exit status is 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from laformer.data.io import ImageReadError, array_to_tensor, is_image_file, read_array, write_image
+from laformer.inference.checkpoint import load_network
+from laformer.inference.restore import DEVICES, PRECISIONS, check_precision, pick_device, restore_image
+from laformer.models.laformer import SIZE_MULTIPLE
+
+DEFAULT_OVERLAP = 32
+CHANNEL_NAMES = {1: "grayscale (1 channel)", 3: "RGB (3 channels)"}
+
+
+@dataclass
+class Outcome:
+    restored: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def collect_inputs(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Image files from the arguments (folders: their images, not recursive) and the arguments that are none."""
+    files, problems = [], []
+    for path in inputs:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p))
+            if not found:
+                problems.append((path, "folder holds no PNG, JPEG, TIFF or BMP image"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append((path, "no such file or folder"))
+    return files, problems
+
+
+def output_paths(files: list[Path], output_dir: Path) -> dict[Path, Path]:
+    """Each input's output (same file name in ``output_dir``); two inputs of one name would collide."""
+    outputs: dict[Path, Path] = {}
+    by_name: dict[str, Path] = {}
+    for path in files:
+        if path.name in by_name and by_name[path.name].resolve() != path.resolve():
+            raise ValueError(
+                f"two inputs share the name {path.name!r} ({by_name[path.name]} and {path}); their outputs would "
+                "collide in one folder: restore them in separate runs with different -o folders"
+            )
+        by_name[path.name] = path
+        outputs[path] = output_dir / path.name
+    return outputs
+
+
+def _is_oom(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError | torch.OutOfMemoryError) or "out of memory" in text or "can't allocate" in text
+
+
+def restore_file(source: Path, target: Path, net: torch.nn.Module, args: argparse.Namespace) -> None:
+    """Read, restore and write one image; raises with a message naming the problem."""
+    if not is_image_file(source):
+        raise ImageReadError(f"{source}: not a PNG, JPEG, TIFF or BMP file")
+    array = read_array(source)
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    if channels != net.in_channels:
+        raise ValueError(
+            f"{source} is {CHANNEL_NAMES.get(channels, f'{channels} channels')} but the model restores "
+            f"{CHANNEL_NAMES.get(net.in_channels, f'{net.in_channels} channels')}; convert the image or use a "
+            "model trained for it"
+        )
+    depth = 16 if array.dtype == np.uint16 else 8
+    image = array_to_tensor(array)
+    restored = restore_image(
+        net,
+        image,
+        tile=args.tile,
+        overlap=args.tile_overlap,
+        precision=args.precision,
+        self_ensemble=args.self_ensemble,
+        tile_batch=args.tile_batch,
+    )
+    # Write beside the target and rename, so an interrupted run leaves no half-written output.
+    partial = target.with_name(f".{target.stem}.partial{target.suffix}")
+    try:
+        write_image(partial, restored, bit_depth=depth)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def run(args: argparse.Namespace, console: Console) -> Outcome:
+    outcome = Outcome()
+    files, problems = collect_inputs(args.inputs)
+    outcome.failed.extend(problems)
+    for path, reason in problems:
+        console.print(f"[red]failed[/red] {escape(f'{path}: {reason}')}")
+    targets = output_paths(files, args.output)
+
+    device = pick_device(args.device)
+    check_precision(args.precision, device)
+    net, config = load_network(args.ckpt)
+    net.to(device)
+    mode = "one pass" if args.tile is None else f"tiles {args.tile} px, overlap {args.tile_overlap} px"
+    console.print(
+        escape(
+            f"model {config.get('name')} ({config.get('attention')}) from {args.ckpt}; device {device}, "
+            f"{args.precision}, {mode}{', self-ensemble x8' if args.self_ensemble else ''}"
+        )
+    )
+    args.output.mkdir(parents=True, exist_ok=True)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("restoring", total=len(targets))
+        for source, target in targets.items():
+            progress.update(task, description=f"restoring {source.name}")
+            if target.exists() and target.resolve() == source.resolve():
+                outcome.failed.append((source, "the output would replace the input; choose another -o folder"))
+                progress.console.print(f"[red]failed[/red] {escape(f'{source}: {outcome.failed[-1][1]}')}")
+            elif target.exists() and not args.overwrite:
+                outcome.skipped.append(source)
+                progress.console.print(escape(f"skipped {source}: {target} exists (--overwrite replaces it)"))
+            else:
+                try:
+                    restore_file(source, target, net, args)
+                    outcome.restored.append(source)
+                except Exception as exc:  # one image failing must not stop the others
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    if _is_oom(exc):
+                        reason = f"out of memory ({reason[:120]}); retry with --tile 512"
+                    outcome.failed.append((source, reason))
+                    progress.console.print(f"[red]failed[/red] {escape(f'{source}: {reason}')}")
+            progress.advance(task)
+        progress.update(task, description="done")
+    return outcome
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="laformer-restore",
+        description="Restore images with a checkpoint from laformer-train (whole images in one pass by default).",
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files and/or folders of images")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT_DIR", help="folder for results")
+    parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by laformer-train")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA, else MPS, else CPU")
+    parser.add_argument(
+        "--precision", choices=tuple(PRECISIONS), default="fp32", help="fp16 needs a GPU; bf16 also runs on the CPU"
+    )
+    parser.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (8x slower)")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="SIZE",
+        help=f"restore in SIZE x SIZE tiles (a multiple of {SIZE_MULTIPLE})",
+    )
+    parser.add_argument(
+        "--tile-overlap",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help=f"pixels shared by neighbouring tiles, which cross-fade over them (default {DEFAULT_OVERLAP}, at most a "
+        "quarter of the tile)",
+    )
+    parser.add_argument("--tile-batch", type=int, default=1, metavar="N", help="tiles restored together")
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.tile is not None:
+        if args.tile_overlap is None:
+            args.tile_overlap = min(DEFAULT_OVERLAP, args.tile // 4)
+        if args.tile <= 0 or args.tile % SIZE_MULTIPLE:
+            parser.error(f"--tile must be a positive multiple of {SIZE_MULTIPLE}, got {args.tile}")
+        if not 0 <= args.tile_overlap <= args.tile - SIZE_MULTIPLE:
+            parser.error(f"--tile-overlap must be between 0 and {args.tile - SIZE_MULTIPLE} for --tile {args.tile}")
+    if args.tile_batch < 1:
+        parser.error("--tile-batch must be >= 1")
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    start = time.perf_counter()
+    try:
+        outcome = run(args, console)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]laformer-restore: error:[/red] {escape(str(exc))}")
+        return 2
+    summary = (
+        f"{len(outcome.restored)} restored, {len(outcome.skipped)} skipped (output exists), "
+        f"{len(outcome.failed)} failed in {time.perf_counter() - start:.1f} s -> {args.output}"
+    )
+    console.print(escape(summary))
+    for path, reason in outcome.failed:
+        console.print(escape(f"  failed: {path}: {reason}"))
+    return 1 if outcome.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

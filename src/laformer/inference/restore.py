@@ -1,0 +1,87 @@
+"""Restore one image with a trained network: whole (one pass) or tiled, at a chosen precision.
+
+One pass is the default: global linear attention sees the whole image at a cost linear in its pixels.
+Tiling (``tile``) bounds memory for images that do not fit, at the price of attention limited to a tile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import torch
+from torch import Tensor, nn
+
+from laformer.inference.ensemble import self_ensemble as ensemble_x8
+from laformer.inference.tiling import tiled_forward
+from laformer.models.laformer import SIZE_MULTIPLE
+
+PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA if present, else Apple MPS, else the CPU; a named device must be available."""
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise ValueError(f"--device {name} was requested but no {name.upper()} device is available; use --device cpu")
+    return torch.device(name)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse a precision the device cannot run usefully, with the alternative to pick.
+
+    fp16 is refused on the CPU: PyTorch's CPU kernels have no fast float16 path, so it would be slower than
+    fp32 and no more accurate than bf16.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("--precision fp16 needs a CUDA or MPS device; on the CPU use bf16 or fp32")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("--precision bf16 is not supported by this GPU; use fp16 or fp32")
+
+
+def autocast_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+
+
+def restore_image(
+    net: nn.Module,
+    image: Tensor,
+    tile: int | None = None,
+    overlap: int = 32,
+    precision: str = "fp32",
+    self_ensemble: bool = False,
+    tile_batch: int = 1,
+) -> Tensor:
+    """Restore a (C, H, W) or (B, C, H, W) image in [0, 1] with ``net`` on the net's device.
+
+    Args:
+        tile: tile side in pixels (a multiple of 8) to restore tile by tile; None restores in one pass.
+        overlap: pixels shared by neighbouring tiles (they cross-fade over it).
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; the attention's sums stay in float32).
+        self_ensemble: average the restorations of the 8 flips/rotations (x8 time; with tiles, per tile).
+        tile_batch: tiles restored together.
+
+    Returns the restoration on the CPU, float32, clamped to [0, 1], shaped like ``image``.
+    """
+    device = next(net.parameters()).device
+    check_precision(precision, device)
+    single = image.ndim == 3
+    x = (image.unsqueeze(0) if single else image).to(device=device, dtype=torch.float32)
+    restore = functools.partial(ensemble_x8, net) if self_ensemble else net
+    out_channels = getattr(net, "out_channels", None)
+    with torch.no_grad(), autocast_context(precision, device):
+        if tile is None:
+            y = restore(x)
+        else:
+            y = tiled_forward(restore, x, tile, overlap, SIZE_MULTIPLE, tile_batch, out_channels)
+    y = y.float().clamp_(0, 1).cpu()
+    return y[0] if single else y
