@@ -147,3 +147,21 @@ def test_degenerate_schedules() -> None:
     # zero total steps does not divide by zero
     lrs = _lrs(total=0, warmup=0, min_ratio=0.2, extra=2)
     assert all(math.isfinite(lr) for lr in lrs)
+
+
+def test_hold_keeps_the_base_rate_then_decays_over_the_rest() -> None:
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=BASE_LR)
+    total, warmup, hold, ratio = 60, 5, 15, 0.01
+    scheduler = warmup_cosine(optimizer, total_steps=total, warmup_steps=warmup, hold_steps=hold, min_lr_ratio=ratio)
+    lrs = []
+    for _ in range(total + 1):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[warmup - 1] == pytest.approx(BASE_LR, rel=1e-12)
+    assert all(lr == pytest.approx(BASE_LR, rel=1e-12) for lr in lrs[warmup : warmup + hold + 1])
+    assert lrs[warmup + hold + 1] < BASE_LR
+    mid = warmup + hold + (total - warmup - hold) // 2
+    assert lrs[mid] == pytest.approx(BASE_LR * (ratio + (1 - ratio) * 0.5), rel=1e-9)
+    assert lrs[total] == pytest.approx(ratio * BASE_LR, abs=1e-15)
