@@ -1,0 +1,257 @@
+"""Numerical rank of the effective attention maps, head by head and level by level: vanilla linear vs RELA,
+untrained (seeded) and trained (checkpoints of the attention ablation).
+
+Each model sees the same centre crop of a bundled photo; for every attention module the N x N map of each head
+is built (``laformer.models.rank``) and its singular values above ``rtol`` x the largest are counted. Vanilla
+linear attention is bounded by the head dimension d; RELA adds one banded depthwise-convolution matrix per
+channel, so its rank is given per head as min / median / max over the head's channels.
+
+    python experiments/rank_analysis/analyze.py                         # untrained tiny models only
+    python experiments/rank_analysis/analyze.py --sweep-dir outputs/ablation_attention/multiruns/<time>_<id>
+    python experiments/rank_analysis/analyze.py --ckpt run_a/checkpoints/last.ckpt --ckpt run_b/...
+
+Writes ``rank_table.csv`` (one row per head), ``rank_table.md`` (per level) and ``rank_by_level.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from laformer.data.demo import center_crop, load_demo_photo
+from laformer.inference.checkpoint import load_network
+from laformer.models import LAformer
+from laformer.models.rank import DEFAULT_RTOL, attention_rank_report
+from laformer.reports import markdown_table, read_job_summaries, write_csv
+
+STATES = ("untrained", "trained")
+ATTENTION_NAMES = {"LinearAttention": "linear", "RankEnhancedLinearAttention": "rela", "SoftmaxAttention": "softmax"}
+
+
+def photo_crop(size: int, photo: str = "chelsea") -> torch.Tensor:
+    """(1, 3, size, size) float64 centre crop of a photo bundled with scikit-image, in [0, 1]."""
+    image = center_crop(load_demo_photo(photo), size)
+    if image.shape[:2] != (size, size):
+        raise ValueError(f"photo {photo!r} is smaller than {size} x {size}")
+    return torch.from_numpy(image.copy()).permute(2, 0, 1).unsqueeze(0).double() / 255.0
+
+
+def untrained_models(
+    attentions: Sequence[str], preset: str = "tiny", seed: int = 0, **overrides: Any
+) -> dict[str, nn.Module]:
+    """Seeded untrained networks that share every weight they have in common.
+
+    RELA is built first; the other variants load its weights minus the depthwise term, so the first block sees
+    identical q, k and v in every variant and the maps differ only by what the variant adds.
+    """
+    torch.manual_seed(seed)
+    reference = LAformer.from_preset(preset, attention="rela", **overrides)
+    shared = {k: v for k, v in reference.state_dict().items() if ".spatial.dwconv." not in k}
+    models = {}
+    for attention in attentions:
+        if attention == "rela":
+            models[attention] = reference
+        else:
+            model = LAformer.from_preset(preset, attention=attention, **overrides)
+            model.load_state_dict(shared)
+            models[attention] = model
+    return models
+
+
+def rank_rows(model: nn.Module, x: torch.Tensor, state: str, source: str, rtol: float = DEFAULT_RTOL) -> list[dict]:
+    """``attention_rank_report`` rows (float64) with the variant, level and training state added.
+
+    Level 1 is full resolution; each level below has a quarter of the tokens.
+    """
+    rows = attention_rank_report(model.double().eval(), x.double(), rtol)
+    full = max(row["tokens"] for row in rows)
+    return [
+        {
+            "state": state,
+            "source": source,
+            "variant": ATTENTION_NAMES.get(row["attention"], row["attention"]),
+            "level": 1 + round(math.log(full / row["tokens"], 4)),
+            **row,
+            "rank_fraction": row["rank_median"] / row["tokens"],
+        }
+        for row in rows
+    ]
+
+
+def checkpoints_of_sweep(sweep_dir: str | Path, attentions: Sequence[str]) -> list[Path]:
+    """The last checkpoint of each job of a sweep whose attention is one of ``attentions``."""
+    paths = []
+    for summary in read_job_summaries(sweep_dir):
+        if summary.get("attention") in attentions:
+            checkpoint = summary.get("last_checkpoint") or summary.get("best_checkpoint")
+            if not checkpoint:
+                raise FileNotFoundError(f"job {summary.get('run_dir')} of {sweep_dir} saved no checkpoint")
+            paths.append(Path(checkpoint))
+    if not paths:
+        raise FileNotFoundError(f"no job of {sweep_dir} trained one of the attentions {list(attentions)}")
+    return paths
+
+
+def analyse(
+    attentions: Sequence[str],
+    checkpoints: Iterable[str | Path] = (),
+    size: int = 32,
+    preset: str = "tiny",
+    seed: int = 0,
+    rtol: float = DEFAULT_RTOL,
+    photo: str = "chelsea",
+) -> list[dict]:
+    """Rank rows of the untrained variants and of every checkpoint, all on the same photo crop."""
+    x = photo_crop(size, photo)
+    rows = []
+    for model in untrained_models(attentions, preset, seed).values():
+        rows += rank_rows(model, x, "untrained", f"{preset}, seed {seed}", rtol)
+    for path in checkpoints:
+        net, config = load_network(path)
+        if config.get("attention") not in attentions:
+            continue
+        rows += rank_rows(net, x, "trained", str(path), rtol)
+    return rows
+
+
+def level_summary(rows: Sequence[dict]) -> list[dict]:
+    """Per (state, variant, level): heads, tokens N, head dim d, and the rank over heads (median of per-head
+    medians, smallest minimum, largest maximum), also as a fraction of N."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["state"], row["variant"], row["level"]), []).append(row)
+    summary = []
+    for (state, variant, level), group in sorted(
+        groups.items(), key=lambda item: (STATES.index(item[0][0]), *item[0][1:])
+    ):
+        median = statistics.median(r["rank_median"] for r in group)
+        summary.append(
+            {
+                "state": state,
+                "variant": variant,
+                "level": level,
+                "heads": len(group),
+                "tokens": group[0]["tokens"],
+                "head_dim": group[0]["head_dim"],
+                "rank_min": min(r["rank_min"] for r in group),
+                "rank_median": median,
+                "rank_max": max(r["rank_max"] for r in group),
+                "rank_fraction": median / group[0]["tokens"],
+            }
+        )
+    return summary
+
+
+def render_markdown(summary: Sequence[dict], size: int, photo: str, rtol: float) -> str:
+    columns = {
+        "state": "state",
+        "variant": "attention",
+        "level": "level",
+        "heads": "heads (all blocks)",
+        "tokens": "tokens N",
+        "head_dim": "head dim d",
+        "rank_min": "rank min",
+        "rank_median": "rank median",
+        "rank_max": "rank max",
+        "rank_fraction": "median / N",
+    }
+    formats = {"rank_median": "g", "rank_fraction": ".3f"}
+    return (
+        f"Numerical rank (singular values > {rtol:g} x largest) of the effective attention maps on the "
+        f"{size} x {size} centre crop of `{photo}`. One row per training state, attention and level, over every "
+        "head of every block at that level; for RELA each head's rank is first taken over its channels.\n\n"
+        + markdown_table(summary, columns, formats)
+    )
+
+
+def plot(summary: Sequence[dict], path: str | Path) -> Path:
+    """Median rank per level (bars, whiskers from the smallest to the largest head), log scale, with N and d."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    series = list(dict.fromkeys((r["variant"], r["state"]) for r in summary))
+    levels = sorted({r["level"] for r in summary})
+    by_key = {(r["variant"], r["state"], r["level"]): r for r in summary}
+    colors = {"linear": "tab:gray", "rela": "tab:blue", "softmax": "tab:orange"}
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for i, (variant, state) in enumerate(series):
+        xs, heights, low, high = [], [], [], []
+        for j, level in enumerate(levels):
+            row = by_key.get((variant, state, level))
+            if row is None:
+                continue
+            xs.append(j - 0.4 + width * (i + 0.5))
+            heights.append(row["rank_median"])
+            low.append(row["rank_median"] - row["rank_min"])
+            high.append(row["rank_max"] - row["rank_median"])
+        ax.bar(
+            xs,
+            heights,
+            width,
+            yerr=[low, high],
+            capsize=3,
+            color=colors.get(variant, "tab:green"),
+            alpha=1.0 if state == "trained" else 0.5,
+            hatch="" if state == "trained" else "//",
+            label=f"{variant}, {state}",
+        )
+    for j, level in enumerate(levels):
+        row = next(r for r in summary if r["level"] == level)
+        ax.hlines(row["tokens"], j - 0.45, j + 0.45, colors="black", linestyles="-", linewidth=1)
+        ax.hlines(row["head_dim"], j - 0.45, j + 0.45, colors="black", linestyles=":", linewidth=1)
+    ax.set_xticks(range(len(levels)), [f"level {lv}\nN = {by_level_tokens(summary, lv)}" for lv in levels])
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=1)
+    ax.set_ylabel("numerical rank of the attention map")
+    ax.set_title("Attention-map rank per level (solid line: full rank N; dotted: head dim d)", fontsize=10)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def by_level_tokens(summary: Sequence[dict], level: int) -> int:
+    return next(r["tokens"] for r in summary if r["level"] == level)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep-dir", type=Path, help="an attention-ablation sweep: analyse its jobs' checkpoints")
+    parser.add_argument("--ckpt", type=Path, action="append", default=[], help="a checkpoint (repeatable)")
+    parser.add_argument("--attentions", default="linear,rela", help="variants to analyse (add softmax if wanted)")
+    parser.add_argument("--size", type=int, default=32, help="side of the photo crop (N = size² at level 1)")
+    parser.add_argument("--photo", default="chelsea", help="a photo bundled with scikit-image")
+    parser.add_argument("--preset", default="tiny", help="preset of the untrained models")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the untrained models")
+    parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help="relative singular-value threshold")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="where to write results")
+    args = parser.parse_args(argv)
+
+    attentions = [name.strip() for name in args.attentions.split(",") if name.strip()]
+    checkpoints = list(args.ckpt)
+    if args.sweep_dir:
+        checkpoints += checkpoints_of_sweep(args.sweep_dir, attentions)
+    rows = analyse(attentions, checkpoints, args.size, args.preset, args.seed, args.rtol, args.photo)
+    summary = level_summary(rows)
+    write_csv(rows, args.out / "rank_table.csv")
+    (args.out / "rank_table.md").write_text(render_markdown(summary, args.size, args.photo, args.rtol))
+    plot(summary, args.out / "rank_by_level.png")
+    print((args.out / "rank_table.md").read_text())
+    print(f"Per-head table, per-level table and plot written to {args.out}/rank_table.{{csv,md}}, rank_by_level.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Study reports: the job summaries of a sweep as rows, tables in CSV and markdown, and the hook that writes a
+study's table and plot when its Hydra multirun ends."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback as HydraCallback
+from omegaconf import DictConfig
+
+from laformer.runs import SUMMARY_FILE, config_dir
+
+
+def project_root() -> Path:
+    """The checkout holding ``conf/`` (and ``experiments/``)."""
+    return Path(config_dir()).parent
+
+
+def read_job_summaries(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """Every job's ``summary.json`` directly under ``sweep_dir`` (``<sweep>/<job>/summary.json``), in job order."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"sweep folder not found: {sweep_dir} (pass the folder holding the jobs 0/, 1/, ...)")
+    paths = sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}"), key=lambda p: _job_order(p.parent.name))
+    if not paths:
+        raise FileNotFoundError(
+            f"no job summaries (*/{SUMMARY_FILE}) under {sweep_dir}: did the sweep's jobs finish? Each job writes "
+            "its summary when training ends"
+        )
+    return [json.loads(path.read_text()) for path in paths]
+
+
+def _job_order(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (sys.maxsize, name)
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Rows as CSV; the columns are the union of the rows' keys in order of first appearance."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def markdown_table(
+    rows: Sequence[dict[str, Any]], columns: dict[str, str], formats: dict[str, str] | None = None
+) -> str:
+    """A markdown table of ``rows``: ``columns`` maps a row key to its header, ``formats`` a key to a format spec.
+
+    Missing or None values print as an em dash; numeric columns are right-aligned.
+    """
+    formats = formats or {}
+
+    def cell(row: dict[str, Any], key: str) -> str:
+        value = row.get(key)
+        if value is None:
+            return "—"
+        return format(value, formats[key]) if key in formats else str(value)
+
+    numeric = {key for key in columns if any(isinstance(row.get(key), (int, float)) for row in rows)}
+    lines = [
+        "| " + " | ".join(columns.values()) + " |",
+        "|" + "|".join("---:" if key in numeric else "---" for key in columns) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(row, key) for key in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+class RunScriptAfterSweep(HydraCallback):
+    """Hydra callback: when a multirun ends, run a study's report script on the sweep folder.
+
+    The script runs as ``python <script> <sweep_dir> <args...>`` from the project root, so a relative
+    ``script`` (and relative paths in ``args``) name files of the checkout, wherever the sweep was launched.
+    Hydra calls the end-of-multirun callbacks only when every job succeeded; run the script by hand otherwise.
+    """
+
+    def __init__(self, script: str, args: Sequence[str] | None = None) -> None:
+        self.script, self.args = script, [str(arg) for arg in args or []]
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        root = project_root()
+        script = Path(self.script) if Path(self.script).is_absolute() else root / self.script
+        if not script.is_file():
+            raise FileNotFoundError(f"report script not found: {script} (check hydra.callbacks.*.script)")
+        command = [sys.executable, str(script), str(Path(config.hydra.sweep.dir).resolve()), *self.args]
+        print("Writing the study report:", " ".join(command), flush=True)
+        done = subprocess.run(command, cwd=root)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"the report script failed (exit {done.returncode}); the sweep's jobs are complete, rerun it with: "
+                + " ".join(command)
+            )

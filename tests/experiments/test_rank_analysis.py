@@ -1,0 +1,127 @@
+"""The rank-analysis study: linear maps stay at the head dimension, RELA's do not, on a real photo crop, for
+untrained models and for a network loaded from a checkpoint file."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+import torch
+
+from laformer.models import LAformer
+from laformer.runs import write_summary
+from laformer.training.callbacks import StoreNetConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+SIDE = 16  # N = 256, 64, 16, 4 tokens at levels 1-4
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+analyze = _load(ROOT / "experiments" / "rank_analysis" / "analyze.py", "rank_analysis_analyze")
+
+
+def _rows(attentions=("linear", "rela")) -> list[dict]:
+    x = analyze.photo_crop(SIDE)
+    models = analyze.untrained_models(attentions, "tiny", seed=0, width=8)
+    return [row for name, model in models.items() for row in analyze.rank_rows(model, x, "untrained", name)]
+
+
+def test_photo_crop_is_a_real_photo_in_unit_range() -> None:
+    x = analyze.photo_crop(24)
+    assert x.shape == (1, 3, 24, 24) and x.dtype == torch.float64
+    assert 0 <= x.min() < x.max() <= 1 and x.std() > 0.01
+    with pytest.raises(ValueError, match="smaller than"):
+        analyze.photo_crop(100_000)
+
+
+def test_untrained_variants_share_every_common_weight() -> None:
+    models = analyze.untrained_models(["linear", "rela", "softmax"], "tiny", seed=3, width=8)
+    rela = models["rela"].state_dict()
+    for name in ("linear", "softmax"):
+        state = models[name].state_dict()
+        assert state.keys() == {k for k in rela if ".spatial.dwconv." not in k}
+        assert all(torch.equal(state[k], rela[k]) for k in state)
+
+
+def test_linear_rank_is_bounded_by_head_dim_and_rela_exceeds_it() -> None:
+    rows = _rows()
+    linear = {(r["layer"], r["head"]): r for r in rows if r["variant"] == "linear"}
+    rela = {(r["layer"], r["head"]): r for r in rows if r["variant"] == "rela"}
+    assert linear.keys() == rela.keys() and linear
+    assert {r["level"]: r["tokens"] for r in rows} == {1: 256, 2: 64, 3: 16, 4: 4}
+    for key, row in linear.items():
+        assert row["rank_max"] <= min(row["head_dim"], row["tokens"]), row
+        if row["tokens"] > row["head_dim"]:
+            assert rela[key]["rank_min"] > row["rank_max"], (key, rela[key], row)
+    full_res = [r for r in rela.values() if r["level"] == 1]
+    assert all(r["rank_min"] >= 0.9 * r["tokens"] for r in full_res)
+
+
+def test_level_summary_and_outputs(tmp_path: Path) -> None:
+    summary = analyze.level_summary(_rows())
+    assert [(s["state"], s["variant"], s["level"]) for s in summary] == [
+        ("untrained", v, level) for v in ("linear", "rela") for level in (1, 2, 3, 4)
+    ]
+    first = summary[0]
+    assert first["heads"] == 3 and first["tokens"] == 256 and first["rank_max"] <= first["head_dim"]
+    markdown = analyze.render_markdown(summary, SIDE, "chelsea", 1e-6)
+    assert "| untrained | linear | 1 | 3 | 256 | 4 | 4 | 4 | 4 | 0.016 |" in markdown  # width 8: d = 4
+    analyze.plot(summary, tmp_path / "rank.png")
+    assert matplotlib.image.imread(tmp_path / "rank.png").shape[1] > 500
+
+
+def _checkpoint(tmp_path: Path, attention: str) -> Path:
+    """A checkpoint laid out as laformer-train writes it: the module's ``net.*`` weights and the net config."""
+    config = {"_target_": "laformer.models.LAformer.from_preset", "name": "tiny", "attention": attention, "width": 8}
+    torch.manual_seed(1)
+    net = LAformer.from_preset("tiny", attention=attention, width=8)
+    with torch.no_grad():  # a "trained" network: weights no seeded init gives
+        for module in net.modules():
+            if hasattr(module, "dwconv"):
+                module.dwconv.weight.mul_(3.0)
+    path = tmp_path / attention / "checkpoints" / "last.ckpt"
+    path.parent.mkdir(parents=True)
+    state = {f"net.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"state_dict": state, StoreNetConfig.KEY: config}, path)
+    write_summary(
+        tmp_path / "sweep" / str(len(list((tmp_path / "sweep").glob("*")))),
+        {"attention": attention, "last_checkpoint": str(path), "metrics": {}},
+    )
+    return path
+
+
+def test_sweep_checkpoints_are_loaded_and_analysed(tmp_path: Path) -> None:
+    (tmp_path / "sweep").mkdir()
+    paths = {name: _checkpoint(tmp_path, name) for name in ("linear", "softmax", "rela")}
+    found = analyze.checkpoints_of_sweep(tmp_path / "sweep", ["linear", "rela"])
+    assert found == [paths["linear"], paths["rela"]]  # softmax was not asked for
+
+    out = tmp_path / "out"
+    analyze.main(["--sweep-dir", str(tmp_path / "sweep"), "--size", str(SIDE), "--out", str(out)])
+    with (out / "rank_table.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    trained = [r for r in rows if r["state"] == "trained"]
+    assert {r["source"] for r in trained} == {str(paths["linear"]), str(paths["rela"])}
+    assert {r["variant"] for r in rows if r["state"] == "untrained"} == {"linear", "rela"}
+    for row in trained:
+        if row["variant"] == "linear":
+            assert int(row["rank_max"]) <= int(row["head_dim"])
+    assert "| trained | rela | 1 |" in (out / "rank_table.md").read_text()
+    assert (out / "rank_by_level.png").stat().st_size > 10_000
+
+
+def test_a_sweep_without_the_requested_variants_is_an_error(tmp_path: Path) -> None:
+    write_summary(tmp_path / "0", {"attention": "softmax", "last_checkpoint": "x.ckpt"})
+    with pytest.raises(FileNotFoundError, match="trained one of the attentions"):
+        analyze.checkpoints_of_sweep(tmp_path, ["linear", "rela"])
