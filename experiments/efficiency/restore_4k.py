@@ -110,7 +110,9 @@ def run_worker(spec: dict) -> dict:
         torch.manual_seed(0)
         net = LAformer.from_preset(spec["preset"], attention=spec["attention"]).eval()
         name = f"{spec['preset']} {spec['attention']} (untrained)"
-    net.to(device)
+    from laformer.inference.restore import prepare_network
+
+    net = prepare_network(net, device)
     image = read_image(spec["input"])
     baseline = _maxrss_mb()
     if device.type == "cuda":

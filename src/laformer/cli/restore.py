@@ -23,7 +23,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from laformer.data.io import ImageReadError, array_to_tensor, is_image_file, read_array, write_image
 from laformer.inference.checkpoint import load_network
-from laformer.inference.restore import DEVICES, PRECISIONS, check_precision, pick_device, restore_image
+from laformer.inference.restore import (
+    DEVICES,
+    PRECISIONS,
+    check_precision,
+    pick_device,
+    prepare_network,
+    restore_image,
+)
 from laformer.models.laformer import SIZE_MULTIPLE
 
 DEFAULT_OVERLAP = 32
@@ -116,7 +123,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
     device = pick_device(args.device)
     check_precision(args.precision, device)
     net, config = load_network(args.ckpt)
-    net.to(device)
+    net = prepare_network(net, device)
     mode = "one pass" if args.tile is None else f"tiles {args.tile} px, overlap {args.tile_overlap} px"
     console.print(
         escape(
