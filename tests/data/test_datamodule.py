@@ -137,14 +137,14 @@ def test_demo_train_batches_grey_and_per_device() -> None:
         batch_size=4,
         patch_size=24,
         num_workers=0,
-        repeat=3,
+        repeat=5,
         channels=1,
         train_photos=("coffee",),
         val_photos=("chelsea",),
     )
     dm.setup("fit")
     batches = list(dm.train_dataloader())
-    assert len(batches) == 1  # 3 items, per-device batch of 2, last partial batch dropped
+    assert len(batches) == 1  # 5 items, one global batch of 4 (2 on this process), the partial one dropped
     assert batches[0]["input"].shape == (2, 1, 24, 24)
 
 

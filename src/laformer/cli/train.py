@@ -9,13 +9,17 @@ from typing import Any
 import hydra
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from laformer.cli.common import finish_loggers, group_wandb_by_sweep, hydra_choices, hydra_overrides, instantiate_all
 from laformer.runs import config_dir, register_resolvers, write_summary
-from laformer.training.callbacks import StoreNetConfig
+from laformer.training.callbacks import StoreNetConfig, TrainingThroughput
 
 register_resolvers()
+
+# Exit status after a SIGTERM (128 + 15, the shell's convention): "stopped, not finished; resume me".
+SIGTERM_EXIT_STATUS = 143
 
 
 def _metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -33,7 +37,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     module: L.LightningModule = hydra.utils.instantiate(cfg.module)
     net_config = OmegaConf.to_container(cfg.model, resolve=True)
-    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreNetConfig(net_config)]
+    throughput = TrainingThroughput()
+    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreNetConfig(net_config), throughput]
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
@@ -41,7 +46,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     test_metrics: dict[str, float] = {}
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        except SIGTERMException:
+            # The checkpoint callback has saved last.ckpt; no summary, as the run is not finished.
+            raise SystemExit(SIGTERM_EXIT_STATUS) from None
         fit_metrics = _metrics(trainer)
         if cfg.get("test_after_fit"):
             trainer.test(module, datamodule=datamodule, ckpt_path="best" if _has_best(trainer) else None)
@@ -54,6 +63,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "task": "train",
         "model": hydra_choices().get("model", net_config.get("name")),
         "attention": net_config.get("attention"),
+        "net": net_config,
+        "precision": str(trainer.precision),
         "data": hydra_choices().get("data", cfg.data.get("_target_")),
         "experiment": hydra_choices().get("experiment"),
         "overrides": hydra_overrides(),
@@ -64,6 +75,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_score": float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score else None,
         "last_checkpoint": checkpoint.last_model_path if checkpoint else None,
         "parameters": sum(p.numel() for p in module.parameters()),
+        "skipped_nonfinite": int(getattr(module, "skipped_nonfinite", 0)),
+        "throughput": throughput.summary(trainer.world_size),
         "wall_time_s": round(time.perf_counter() - start, 2),
         "run_dir": str(run_dir),
     }

@@ -1,7 +1,8 @@
 """The LightningDataModule every restoration dataset builds on.
 
 Subclasses say which datasets exist (``train_dataset``, ``val_dataset``, ``test_datasets``); this class
-owns loaders, the global batch size, progressive-training stages and batch augmentation.
+owns loaders, the global batch size, progressive-training stages and batch augmentation. Training order
+and sample randomness are reproducible on resume and shard over DDP processes (``laformer.data.sampling``).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
-from torch.utils.data import DataLoader, Dataset
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from laformer.data.augment import random_dihedral
+from laformer.data.sampling import EpochSampler, ResumableLoader, SeededItems, ShardSampler, augment_seed
 from laformer.metrics.protocol import EvalProtocol
 
 
@@ -54,6 +57,8 @@ class RestorationDataModule(L.LightningDataModule):
         self._train: Dataset | None = None
         self._val: Dataset | None = None
         self._tests: dict[str, Dataset] | None = None
+        # Seeds the training order; saved in checkpoints (state_dict) so a resumed run keeps it.
+        self.sampling_seed: int | None = None
 
     # -- what subclasses provide -------------------------------------------------------------------
     def train_dataset(self) -> Dataset:
@@ -102,11 +107,50 @@ class RestorationDataModule(L.LightningDataModule):
             )
         return self.batch_size // self.world_size
 
+    @property
+    def rank(self) -> int:
+        return self.trainer.global_rank if self.trainer is not None else 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sampling_seed": self.sampling_seed}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.sampling_seed = state_dict.get("sampling_seed", self.sampling_seed)
+
+    def _batches_done_this_epoch(self) -> int:
+        """On a resume from a mid-epoch checkpoint, the batches of this epoch already trained on; else 0."""
+        trainer = self.trainer
+        if trainer is None or not trainer.fit_loop.restarting:
+            return 0
+        return trainer.fit_loop.epoch_loop.batch_progress.current.ready
+
+    def _train_sampler(self, dataset: Dataset, batch_size: int) -> EpochSampler:
+        if self.sampling_seed is None:
+            # The run's seed (seed_everything sets torch's), the same on every process: rank 0's wins.
+            seed = torch.initial_seed() % 2**62
+            self.sampling_seed = int(self.trainer.strategy.broadcast(seed)) if self.trainer is not None else seed
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        return EpochSampler(
+            dataset, batch_size, self.sampling_seed, self.world_size, self.rank, epoch, self._batches_done_this_epoch()
+        )
+
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
+        sampler: Sampler
+        if shuffle:
+            sampler, dataset = self._train_sampler(dataset, batch_size), SeededItems(dataset)
+        else:
+            if len(dataset) < self.world_size:
+                name = getattr(dataset, "set_name", "evaluation")
+                raise ValueError(
+                    f"the {name} set has {len(dataset)} images, fewer than the {self.world_size} processes, and each "
+                    "process scores at least one: evaluate on fewer devices (trainer.devices) or add images"
+                )
+            sampler = ShardSampler(dataset, self.world_size, self.rank)
+        loader_class = ResumableLoader if shuffle else DataLoader
+        return loader_class(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=False,
@@ -116,10 +160,11 @@ class RestorationDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         self._apply_stage()
         batch = self.per_device_batch_size()
-        if len(self._train) < batch:
+        if len(self._train) < self.batch_size:
             raise ValueError(
-                f"the training set yields {len(self._train)} samples per epoch (images x data.repeat) but each "
-                f"process needs batches of {batch}; raise data.repeat or lower data.batch_size"
+                f"the training set yields {len(self._train)} samples per epoch (images x data.repeat) but one "
+                f"global batch takes {self.batch_size} ({batch} on each of {self.world_size} processes); "
+                "raise data.repeat or lower data.batch_size"
             )
         return self._loader(self._train, batch, shuffle=True)
 
@@ -131,6 +176,17 @@ class RestorationDataModule(L.LightningDataModule):
         return [self._loader(ds, 1, shuffle=False) for ds in self._tests.values()]
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        if self.augment and self.trainer is not None and self.trainer.training:
+        seeds = batch.pop("seed", None) if isinstance(batch, dict) else None
+        if not (self.augment and self.trainer is not None and self.trainer.training):
+            return batch
+        if seeds is None:
             batch["input"], batch["target"] = random_dihedral(batch["input"], batch["target"])
+            return batch
+        # Each sample's flip/rotation is drawn from its own seed (offset from the one its crop and noise
+        # used): a resumed run, or one on a different number of processes, augments as the original did.
+        pairs = [
+            random_dihedral(inp[None], tgt[None], generator=torch.Generator().manual_seed(augment_seed(int(seed))))
+            for inp, tgt, seed in zip(batch["input"], batch["target"], seeds)
+        ]
+        batch["input"], batch["target"] = (torch.cat(parts) for parts in zip(*pairs))
         return batch

@@ -1,11 +1,13 @@
-"""Callbacks: validation image grids, and the network config stored inside every checkpoint."""
+"""Callbacks: validation image grids, the network config stored inside every checkpoint, training throughput."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 from laformer.visualize import Comparison, comparison_grid, save_comparison_figure
@@ -66,3 +68,43 @@ class StoreNetConfig(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint[self.KEY] = self.net_config
+
+
+class TrainingThroughput(L.Callback):
+    """Times the training steps alone (forward, backward, optimiser step), without data loading or validation,
+    so runs at different precisions or with different attentions compare on compute speed.
+
+    The first ``warmup`` batches (allocator and kernel warm-up) are timed but left out of the rates.
+    """
+
+    def __init__(self, warmup: int = 1) -> None:
+        self.warmup = warmup
+        self.durations: list[float] = []
+        self.images: list[int] = []
+        self._start = 0.0
+
+    def _sync(self, pl_module: L.LightningModule) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int):
+        self._sync(pl_module)
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self._sync(pl_module)
+        self.durations.append(time.perf_counter() - self._start)
+        self.images.append(int(batch["input"].shape[0]) if isinstance(batch, dict) else 0)
+
+    def summary(self, world_size: int = 1) -> dict[str, float | int | None]:
+        """Batches timed, their total seconds, and batches/s and images/s (all processes) after the warm-up."""
+        skip = self.warmup if len(self.durations) > self.warmup else 0
+        timed, images = sum(self.durations[skip:]), sum(self.images[skip:]) * world_size
+        return {
+            "batches": len(self.durations),
+            "train_time_s": round(sum(self.durations), 3),
+            "batches_per_s": round((len(self.durations) - skip) / timed, 4) if timed else None,
+            "images_per_s": round(images / timed, 3) if timed else None,
+        }

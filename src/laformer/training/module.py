@@ -12,17 +12,21 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from laformer.data.io import write_image
 from laformer.inference import self_ensemble
-from laformer.metrics import EvalProtocol, score
+from laformer.metrics import EvalProtocol, apply_size_policy, score
 from laformer.training.losses import RestorationLoss
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or Inf."""
+    """The training loss (or its gradients, or the weights about to be saved) became NaN or Inf."""
+
+
+NONFINITE_POLICIES = ("stop", "skip")
 
 
 class RestorationModule(L.LightningModule):
@@ -34,6 +38,11 @@ class RestorationModule(L.LightningModule):
     protocol: how validation and test images are scored.
     self_ensemble: x8 geometric self-ensemble at test time.
     image_dir: when set, test restorations are written there as ``<set>/<name>.png``.
+    nonfinite: what a NaN or Inf training loss or gradient does: ``stop`` raises :class:`NonFiniteLossError`
+        naming the step (the last good checkpoint stays); ``skip`` leaves weights and optimiser state
+        untouched for that batch, counts it (``train/skipped_nonfinite``) and goes on. The batch still counts
+        toward ``max_steps``.
+    nonfinite_patience: with ``skip``, this many faulty batches in a row stop the run anyway.
     """
 
     def __init__(
@@ -45,8 +54,12 @@ class RestorationModule(L.LightningModule):
         protocol: EvalProtocol | None = None,
         self_ensemble: bool = False,
         image_dir: str | None = None,
+        nonfinite: str = "stop",
+        nonfinite_patience: int = 20,
     ) -> None:
         super().__init__()
+        if nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(f"module.nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "loss", "protocol"])
         self.net = net
         self.loss = loss if loss is not None else RestorationLoss()
@@ -56,6 +69,10 @@ class RestorationModule(L.LightningModule):
         self.use_self_ensemble = self_ensemble
         self.image_dir = image_dir
         self.test_records: list[dict[str, Any]] = []
+        self.nonfinite, self.nonfinite_patience = nonfinite, nonfinite_patience
+        self.skipped_nonfinite = 0
+        self._consecutive_skips = 0
+        self._nonfinite_loss: float | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -64,13 +81,56 @@ class RestorationModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         restored = self.net(batch["input"])
         loss = self.loss(restored, batch["target"])
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"training loss is {loss.item()} at step {self.global_step} (batch {batch_idx}); "
-                "the last good checkpoint is kept in the run's checkpoints folder"
-            )
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input"].shape[0])
+        # A fault is acted on in on_before_optimizer_step, once gradients exist: under DDP they are averaged
+        # over all processes, so every process sees a fault on any one of them and all stop or skip together.
+        if torch.isfinite(loss):
+            self.log("train/loss", loss, prog_bar=True, batch_size=batch["input"].shape[0])
+        else:
+            self._nonfinite_loss = loss.item()
         return loss
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        # fp16's GradScaler expects inf gradients now and then and skips those steps itself.
+        scaled = getattr(self.trainer.precision_plugin, "scaler", None) is not None
+        finite_grads = torch.stack([p.grad.isfinite().all() for p in params]).all() if params else True
+        grads_bad = not scaled and not bool(finite_grads)
+        loss_value, self._nonfinite_loss = self._nonfinite_loss, None
+        if loss_value is None and not grads_bad:
+            self._consecutive_skips = 0
+            return
+        fault = f"training loss is {loss_value}" if loss_value is not None else "training gradients are not finite"
+        folder = getattr(self.trainer.checkpoint_callback, "dirpath", None) or "the run's checkpoints folder"
+        if self.nonfinite == "stop":
+            raise NonFiniteLossError(
+                f"{fault} at step {self.global_step}; the run stops and the last good checkpoint stays in {folder}. "
+                "module.nonfinite=skip skips such batches instead"
+            )
+        self.skipped_nonfinite += 1
+        self._consecutive_skips += 1
+        if self._consecutive_skips > self.nonfinite_patience:
+            raise NonFiniteLossError(
+                f"{fault} at step {self.global_step}: {self._consecutive_skips} faulty batches in a row, more than "
+                f"module.nonfinite_patience={self.nonfinite_patience}; the last good checkpoint stays in {folder}"
+            )
+        for p in params:
+            p.grad = None  # the optimiser leaves parameters without a gradient, and their state, untouched
+        rank_zero_warn(f"{fault} at step {self.global_step}: batch skipped ({self.skipped_nonfinite} so far)")
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.log("train/skipped_nonfinite", float(self.skipped_nonfinite), batch_size=batch["input"].shape[0])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        bad = [name for name, p in self.named_parameters() if not p.isfinite().all()]
+        if bad:
+            raise NonFiniteLossError(
+                f"weights {bad[:3]} are not finite at step {self.global_step}; refusing to save them over the "
+                "last good checkpoint"
+            )
+        checkpoint["laformer_skipped_nonfinite"] = self.skipped_nonfinite
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.skipped_nonfinite = int(checkpoint.get("laformer_skipped_nonfinite", 0))
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
@@ -80,24 +140,28 @@ class RestorationModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # -- evaluation -----------------------------------------------------------------------------------
-    def _fit_size_policy(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
-        inp, tgt = batch["input"], batch["target"]
-        if self.protocol.size_policy == "crop":
-            m = self.protocol.size_multiple
-            h, w = (inp.shape[-2] // m) * m, (inp.shape[-1] // m) * m
-            inp, tgt = inp[..., :h, :w], tgt[..., :h, :w]
-        return inp, tgt
+    def protocol_for(self, set_name: str | None) -> EvalProtocol:
+        """The protocol of one test set: the data module may declare one per set (``protocols``, e.g. RealBlur's
+        alignment among GoPro's test sets); any other set is scored by ``self.protocol``."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        table = getattr(datamodule, "protocols", None) or {}
+        return table.get(set_name, self.protocol)
 
     def restore(self, x: Tensor, ensemble: bool = False) -> Tensor:
         """The network's restoration of a whole image (padding to its multiple happens inside the net)."""
         return self_ensemble(self.net, x) if ensemble else self.net(x)
 
-    def _evaluate(self, batch: dict[str, Any], prefix: str, ensemble: bool) -> dict[str, Tensor]:
-        inp, tgt = self._fit_size_policy(batch)
+    def _evaluate(
+        self, batch: dict[str, Any], prefix: str, ensemble: bool, protocol: EvalProtocol | None = None
+    ) -> dict[str, Tensor]:
+        protocol = protocol or self.protocol
+        inp, tgt = apply_size_policy(batch["input"], batch["target"], protocol)
         restored = self.restore(inp, ensemble).clamp(0, 1)
-        scores = score(restored, tgt, self.protocol)
-        scores["input_psnr"] = score(inp.clamp(0, 1), tgt, self.protocol)["psnr"]
-        n = inp.shape[0]
+        scores = score(restored, tgt, protocol)
+        scores["input_psnr"] = score(inp.clamp(0, 1), tgt, protocol)["psnr"]
+        # A float count: at the epoch's end Lightning averages each process's image count in the count's own
+        # type, and an integer one truncates when processes scored unequal numbers (3 images on 2: 1.5 -> 1).
+        n = float(inp.shape[0])
         for key, values in scores.items():
             self.log(f"{prefix}/{key}", values.mean(), batch_size=n, sync_dist=True, add_dataloader_idx=False)
         return {"input": inp, "restored": restored, "target": tgt, **scores}
@@ -110,7 +174,9 @@ class RestorationModule(L.LightningModule):
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Tensor]:
         set_name = batch["set"][0]
-        out = self._evaluate(batch, f"test/{set_name}", ensemble=self.use_self_ensemble)
+        out = self._evaluate(
+            batch, f"test/{set_name}", ensemble=self.use_self_ensemble, protocol=self.protocol_for(set_name)
+        )
         for i, name in enumerate(batch["name"]):
             self.test_records.append(
                 {
@@ -124,3 +190,8 @@ class RestorationModule(L.LightningModule):
             if self.image_dir:
                 write_image(Path(self.image_dir) / batch["set"][i] / f"{name}.png", out["restored"][i])
         return out
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """Restorations of inputs without ground truth (DND), for the data module to write in its layout."""
+        restored = self.restore(batch["input"], self.use_self_ensemble).clamp(0, 1)
+        return {"restored": restored.cpu(), "name": list(batch["name"]), "set": list(batch["set"])}
