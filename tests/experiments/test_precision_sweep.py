@@ -93,7 +93,7 @@ def test_config_is_the_demo_swept_over_precision(make_cfg) -> None:
     for key in ("model", "data", "module", "trainer"):
         assert demo[key] == sweep[key], key
     assert sweep.task_name == "precision_sweep"
-    assert hydra_cfg.sweeper.params.precision == "'32',bf16-mixed"
+    assert hydra_cfg.sweeper.params.precision == "32-true,bf16-mixed"
     assert (ROOT / hydra_cfg.callbacks.precision_report.script).is_file()
     bf16 = make_cfg("train", ["experiment=precision_sweep", "precision=bf16-mixed"])
     assert bf16.trainer.precision == "bf16-mixed"
