@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import subprocess
 import sys
@@ -17,19 +16,12 @@ from laformer.models import LAformer
 from laformer.models.complexity import count_macs, count_parameters
 from laformer.runs import write_summary
 from tests.conftest import FAST_DEMO
+from tests.experiments.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load(ROOT / "experiments" / "ablation_attention" / "report.py", "ablation_attention_report")
+report = load_script("experiments/ablation_attention/report.py", "ablation_attention_report")
 
 
 def _net(attention: str) -> dict:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.image
@@ -15,19 +13,12 @@ from hydra.core.hydra_config import HydraConfig
 
 from laformer.runs import write_summary
 from tests.conftest import FAST_DEMO
+from tests.experiments.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load(ROOT / "experiments" / "precision" / "report.py", "precision_report")
+report = load_script("experiments/precision/report.py", "precision_report")
 
 
 def _summary(precision: str, psnr: float, images_per_s: float) -> dict:

@@ -4,8 +4,6 @@ untrained models and for a network loaded from a checkpoint file."""
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import matplotlib.image
@@ -15,20 +13,13 @@ import torch
 from laformer.models import LAformer
 from laformer.runs import write_summary
 from laformer.training.callbacks import StoreNetConfig
+from tests.experiments.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDE = 16  # N = 256, 64, 16, 4 tokens at levels 1-4
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-analyze = _load(ROOT / "experiments" / "rank_analysis" / "analyze.py", "rank_analysis_analyze")
+analyze = load_script("experiments/rank_analysis/analyze.py", "rank_analysis_analyze")
 
 
 def _rows(attentions=("linear", "rela")) -> list[dict]:
