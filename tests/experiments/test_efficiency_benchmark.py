@@ -92,9 +92,9 @@ def test_end_to_end_tiny_run_writes_csv_table_and_plot(tmp_path: Path, capsys: p
 
 
 def test_plot_and_report_from_a_committed_results_csv(tmp_path: Path) -> None:
-    """The plot and the Markdown report of earlier measurements (CSVs written before the estimate columns)."""
+    """The plot and the Markdown report of the measurements kept in the folder."""
     plot = _load("plot")
-    source = ROOT / "results_cpu_scaling.csv"
+    source = ROOT / "results_cpu.csv"
     png = plot.plot_results(source, tmp_path / "scaling.png")
     assert png.stat().st_size > 10_000
     rows = benchmark.read_csv(source)
