@@ -52,8 +52,9 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from laformer.inference.restore import OOM_MARKERS, is_out_of_memory
+
 RESULT_PREFIX = "BENCHMARK_RESULT "
-OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "std::bad_alloc")
 DEFAULT_DIR = Path(__file__).resolve().parent
 DEFAULT_SIZES = ("256", "512", "1024", "2048", "3840x2160")
 RESUMABLE = ("ok", "oom", "timeout")
@@ -129,12 +130,6 @@ def _reset_peak_rss() -> bool:
     return True
 
 
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError
-        return True
-    return any(marker in str(exc).lower() for marker in OOM_MARKERS)
-
-
 def run_worker(spec: dict) -> dict:
     """Build the model, time its forward pass, return the measurements as a dict.
 
@@ -206,7 +201,7 @@ def run_worker(spec: dict) -> dict:
             delta_mem_mb=peak - baseline,
         )
     except Exception as exc:  # a measurement failing is a result, not a crash
-        result.update(status="oom" if _is_oom(exc) else "error", note=f"{type(exc).__name__}: {exc}"[:300])
+        result.update(status="oom" if is_out_of_memory(exc) else "error", note=f"{type(exc).__name__}: {exc}"[:300])
     return result
 
 

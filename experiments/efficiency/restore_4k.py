@@ -110,7 +110,7 @@ def run_worker(spec: dict) -> dict:
         torch.manual_seed(0)
         net = LAformer.from_preset(spec["preset"], attention=spec["attention"]).eval()
         name = f"{spec['preset']} {spec['attention']} (untrained)"
-    from laformer.inference.restore import prepare_network
+    from laformer.inference.restore import is_out_of_memory, prepare_network
 
     net = prepare_network(net, device)
     image = read_image(spec["input"])
@@ -124,8 +124,7 @@ def run_worker(spec: dict) -> dict:
             net, image, tile=spec["tile"], overlap=spec["overlap"], precision=spec["precision"], tile_batch=1
         )
     except Exception as exc:  # out of memory is a result to record
-        oom = isinstance(exc, MemoryError) or "out of memory" in str(exc).lower() or "allocate" in str(exc).lower()
-        result.update(status="oom" if oom else "error", note=f"{type(exc).__name__}: {exc}"[:300])
+        result.update(status="oom" if is_out_of_memory(exc) else "error", note=f"{type(exc).__name__}: {exc}"[:300])
         return result
     result["time_s"] = time.perf_counter() - start
     cuda = device.type == "cuda"

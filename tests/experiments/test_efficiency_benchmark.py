@@ -65,10 +65,11 @@ def test_softmax_above_the_limit_is_skipped_with_a_quadratic_estimate() -> None:
 def test_oom_errors_are_recognised() -> None:
     import torch
 
-    assert benchmark._is_oom(MemoryError())
-    assert benchmark._is_oom(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
-    assert benchmark._is_oom(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB"))
-    assert not benchmark._is_oom(RuntimeError("shape mismatch"))
+    assert benchmark.is_out_of_memory(MemoryError())
+    assert benchmark.is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
+    cpu_oom = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
+    assert benchmark.is_out_of_memory(cpu_oom)
+    assert not benchmark.is_out_of_memory(RuntimeError("shape mismatch"))
 
 
 @pytest.mark.slow  # three worker processes, each importing torch: ~25 s on 2 cores

@@ -113,3 +113,22 @@ def wait_for_step(run_dir: Path, proc: subprocess.Popen, step: int, timeout: flo
                 return reached
         time.sleep(0.05)
     raise TimeoutError(f"{last} did not reach step {step} in {timeout} s")
+
+
+def signal_at_step(
+    run_dir: Path, overrides: Iterable[str], log: Path, step: int, signum: int, wait: float = 120
+) -> tuple[subprocess.Popen, int, str]:
+    """Start a real ``laformer-train``, send ``signum`` once ``last.ckpt`` holds ``step`` steps, and wait for it.
+
+    Returns the finished process, the step ``last.ckpt`` held when the signal went out, and the run's log.
+    """
+    proc = start_cli(run_dir, overrides, log)
+    try:
+        reached = wait_for_step(run_dir, proc, step)
+        proc.send_signal(signum)
+        proc.wait(wait)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(60)
+    return proc, reached, log.read_text()

@@ -13,7 +13,7 @@ import lightning as L
 import pytest
 
 from laformer.cli.train import SIGTERM_EXIT_STATUS, train
-from tests.reliability.common import assert_same_training_state, fast, load, run_cli, start_cli, wait_for_step
+from tests.reliability.common import assert_same_training_state, fast, load, run_cli, signal_at_step
 
 # Three validation images on two processes: one process scores two, the other one. Lightning's default
 # sampler would pad the second with a repeat of the first image and bias the mean.
@@ -81,15 +81,7 @@ def test_ddp_sigterm_saves_on_every_rank_then_resumes(tmp_path):
         "callbacks.model_checkpoint.last_every_n_steps=2",
     )
     run_dir, log = tmp_path / "run", tmp_path / "first.log"
-    proc = start_cli(run_dir, run, log)
-    try:
-        reached = wait_for_step(run_dir, proc, 4)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    output = log.read_text()
+    proc, reached, output = signal_at_step(run_dir, run, log, 4, signal.SIGTERM)
     assert proc.returncode == SIGTERM_EXIT_STATUS, output[-3000:]
     assert "[rank: 0] Received SIGTERM" in output and "[rank: 1] Received SIGTERM" in output
     saved_step = int(re.search(r"SIGTERM at step (\d+): saved", output).group(1))

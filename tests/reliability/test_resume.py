@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from laformer.cli.train import SIGTERM_EXIT_STATUS, train
-from tests.reliability.common import assert_same_training_state, fast, load, run_cli, start_cli, wait_for_step
+from tests.reliability.common import assert_same_training_state, fast, load, run_cli, signal_at_step
 from tests.reliability.faults import SimulatedCrash
 
 # Three batches an epoch (6 patches, batch 2), so checkpoints fall mid-epoch; EMA on.
@@ -121,13 +121,8 @@ def resume_and_compare(run_dir: Path, reference_run: Path) -> None:
 def test_sigkill_at_random_step_then_resume(tmp_path, reference_run):
     kill_at = random.randint(4, 16)
     run_dir = tmp_path / "run"
-    proc = start_cli(run_dir, PROCESS_RUN, tmp_path / "first.log")
-    try:
-        reached = wait_for_step(run_dir, proc, kill_at)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(60)
-    assert proc.returncode == -signal.SIGKILL, (kill_at, (tmp_path / "first.log").read_text()[-3000:])
+    proc, reached, output = signal_at_step(run_dir, PROCESS_RUN, tmp_path / "first.log", kill_at, signal.SIGKILL, 60)
+    assert proc.returncode == -signal.SIGKILL, (kill_at, output[-3000:])
     assert reached < MAX_STEPS, f"killed at step {kill_at} target, but the run had finished"
     assert load(run_dir / "checkpoints" / "last.ckpt")["global_step"] >= reached
     resume_and_compare(run_dir, reference_run)
@@ -138,15 +133,7 @@ def test_sigterm_saves_last_checkpoint_then_resume(tmp_path, reference_run):
     stop_at = random.randint(4, 16)
     run_dir = tmp_path / "run"
     log = tmp_path / "first.log"
-    proc = start_cli(run_dir, PROCESS_RUN, log)
-    try:
-        reached = wait_for_step(run_dir, proc, stop_at)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    output = log.read_text()
+    proc, reached, output = signal_at_step(run_dir, PROCESS_RUN, log, stop_at, signal.SIGTERM)
     assert proc.returncode == SIGTERM_EXIT_STATUS, (stop_at, output[-3000:])
     match = re.search(r"SIGTERM at step (\d+): saved (\S+)", output)
     assert match, f"no checkpoint report after SIGTERM:\n{output[-3000:]}"

@@ -27,6 +27,7 @@ from laformer.inference.restore import (
     DEVICES,
     PRECISIONS,
     check_precision,
+    is_out_of_memory,
     pick_device,
     prepare_network,
     restore_image,
@@ -73,11 +74,6 @@ def output_paths(files: list[Path], output_dir: Path) -> dict[Path, Path]:
         by_name[path.name] = path
         outputs[path] = output_dir / path.name
     return outputs
-
-
-def _is_oom(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, MemoryError | torch.OutOfMemoryError) or "out of memory" in text or "can't allocate" in text
 
 
 def restore_file(source: Path, target: Path, net: torch.nn.Module, args: argparse.Namespace) -> None:
@@ -150,7 +146,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
                     outcome.restored.append(source)
                 except Exception as exc:  # one image failing must not stop the others
                     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    if _is_oom(exc):
+                    if is_out_of_memory(exc):
                         reason = f"out of memory ({reason[:120]}); retry with --tile 512"
                     outcome.failed.append((source, reason))
                     progress.console.print(f"[red]failed[/red] {escape(f'{source}: {reason}')}")

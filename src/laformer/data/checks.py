@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from laformer.data.datasets import ImagePair, ImageRef, StackedRef
+from laformer.data.datasets import ImagePair, ImageRef, StackedRef, too_small_message
 from laformer.data.io import ImageReadError, image_size, read_array
 
 CHECK_MODES = ("header", "full", "none")
@@ -101,10 +101,7 @@ def check_pairs(
                 f"{tgt_size[0]}x{tgt_size[1]} (h x w); a pair must have the same size"
             )
         elif min_side and min(in_size) < min_side:
-            problems.append(
-                f"{pair.input} is {in_size[0]}x{in_size[1]}, smaller than the training patch {min_side}x{min_side}; "
-                "lower data.patch_size or set data.small_image=pad"
-            )
+            problems.append(too_small_message(pair.input, *in_size, min_side))
     _raise(problems, what)
     return stats
 
@@ -125,9 +122,6 @@ def check_images(refs: Sequence[ImageRef], what: str, mode: str = "header", min_
             continue
         stats.sizes.append(size)
         if min_side and min(size) < min_side:
-            problems.append(
-                f"{ref} is {size[0]}x{size[1]}, smaller than the training patch {min_side}x{min_side}; "
-                "lower data.patch_size or set data.small_image=pad"
-            )
+            problems.append(too_small_message(ref, *size, min_side))
     _raise(problems, what)
     return stats

@@ -67,16 +67,21 @@ def random_crop(images: Sequence[Tensor], patch: int, generator: torch.Generator
     return [im[..., top : top + patch, left : left + patch] for im in images]
 
 
+def too_small_message(source: object, height: int, width: int, patch: int) -> str:
+    """The one wording for an image smaller than the training patch (raised while loading and in up-front checks)."""
+    return (
+        f"{source} is {height}x{width}, smaller than the training patch {patch}x{patch}; "
+        "lower data.patch_size or set data.small_image=pad"
+    )
+
+
 def fit_patch(images: Sequence[Tensor], patch: int, policy: str, source: object) -> list[Tensor]:
     """Reflect-pad images smaller than the patch, or refuse them, naming the file."""
     h, w = images[0].shape[-2:]
     if h >= patch and w >= patch:
         return list(images)
     if policy == "error":
-        raise ValueError(
-            f"{source} is {h}x{w}, smaller than the training patch {patch}x{patch}; "
-            "lower data.patch_size or set data.small_image=pad"
-        )
+        raise ValueError(too_small_message(source, h, w, patch))
     ph, pw = max(patch - h, 0), max(patch - w, 0)
     mode = "reflect" if ph < h and pw < w else "replicate"
     return [F.pad(im.unsqueeze(0), (0, pw, 0, ph), mode=mode).squeeze(0) for im in images]

@@ -18,6 +18,15 @@ from laformer.models.laformer import SIZE_MULTIPLE
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# How allocators word running out of memory when they raise a plain RuntimeError instead of an OOM type.
+OOM_MARKERS = ("out of memory", "can't allocate", "cannot allocate", "failed to allocate", "bad_alloc")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception from a forward pass means memory ran out (so tiling, not a bug report, is the fix)."""
+    if isinstance(exc, MemoryError | torch.OutOfMemoryError):
+        return True
+    return any(marker in str(exc).lower() for marker in OOM_MARKERS)
 
 
 def prepare_network(net: nn.Module, device: torch.device) -> nn.Module:
