@@ -41,9 +41,13 @@ def heads_to_map(x: Tensor, size: tuple[int, int]) -> Tensor:
 class LinearAttention(nn.Module):
     """Vanilla linear attention: ``phi(Q) (phi(K)^T V) / (phi(Q) phi(K)^T 1)``, linear in N pixels.
 
-    The two reductions over pixels run in (at least) float32 and are scaled by 1/N (the scale cancels in the
-    ratio): summed over the millions of pixels of a 4K image they would overflow bf16 or fp16.
+    The two reductions over pixels run in (at least) float32: summed over the millions of pixels of a 4K image
+    they would overflow bf16 or fp16. They are split into ``summarize`` (keys and values) and ``read`` (queries)
+    so that a large image can go through in strips of rows (``GlobalPerception``), with the same global result.
     """
+
+    # Rows of context around each output row that ``local`` reads (none: vanilla linear attention is global only).
+    halo = 0
 
     def __init__(self, dim: int, num_heads: int, feature_map: str = "elu", kernel_size: int = 5) -> None:
         super().__init__()
@@ -53,18 +57,36 @@ class LinearAttention(nn.Module):
         self.feature_map = feature_map
         self.phi = FEATURE_MAPS[feature_map]
 
-    def linear_term(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        out_dtype = v.dtype
+    def _dtype(self, *tensors: Tensor) -> torch.dtype:
         # At least float32: half precisions go up, float64 (the rank analysis, gradcheck) stays float64.
-        dtype = functools.reduce(torch.promote_types, (q.dtype, k.dtype, v.dtype), torch.float32)
+        return functools.reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)
+
+    def summarize(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """The two sums over pixels: ``phi(K)^T V`` (B, heads, d, e) and ``phi(K)`` summed (B, heads, d).
+
+        Sums of disjoint sets of pixels add up, so a large image can be summarised strip by strip.
+        """
+        dtype = self._dtype(k, v)
+        with _autocast_off(k.device.type):
+            k = self.phi(k.to(dtype))
+            return torch.einsum("bhnd,bhne->bhde", k, v.to(dtype)), k.sum(dim=-2)
+
+    def read(self, q: Tensor, kv_sum: Tensor, k_sum: Tensor, pixels: int, out_dtype: torch.dtype) -> Tensor:
+        """``phi(Q) kv / (phi(Q) k)`` for the queries ``q`` (any subset of pixels), from sums over ``pixels``."""
         with _autocast_off(q.device.type):
-            q, k, v = self.phi(q.to(dtype)), self.phi(k.to(dtype)), v.to(dtype)
-            n = k.shape[-2]
-            kv = torch.einsum("bhnd,bhne->bhde", k, v) / n  # (B, heads, d, d)
-            k_mean = k.mean(dim=-2)  # (B, heads, d)
+            q = self.phi(q.to(self._dtype(q, kv_sum)))
+            kv, k_mean = kv_sum / pixels, k_sum / pixels  # the 1/N cancels in the ratio; it keeps values small
             z = torch.einsum("bhnd,bhd->bhn", q, k_mean).unsqueeze(-1)  # normaliser, (B, heads, N, 1)
             out = torch.einsum("bhnd,bhde->bhne", q, kv) / (z + _NORMALISER_EPS)
         return out.to(out_dtype)
+
+    def linear_term(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        kv_sum, k_sum = self.summarize(k, v)
+        return self.read(q, kv_sum, k_sum, k.shape[-2], v.dtype)
+
+    def local(self, v_map: Tensor) -> Tensor | None:
+        """The term added to the global one, from the value map (B, C, H, W); none for vanilla linear attention."""
+        return None
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
         return heads_to_map(self.linear_term(q, k, v), size)
@@ -81,10 +103,14 @@ class RankEnhancedLinearAttention(LinearAttention):
     def __init__(self, dim: int, num_heads: int, feature_map: str = "elu", kernel_size: int = 5) -> None:
         super().__init__(dim, num_heads, feature_map)
         self.kernel_size = kernel_size
+        self.halo = kernel_size // 2
         self.dwconv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim, bias=False)
 
+    def local(self, v_map: Tensor) -> Tensor:
+        return self.dwconv(v_map)
+
     def forward(self, q: Tensor, k: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
-        return heads_to_map(self.linear_term(q, k, v), size) + self.dwconv(heads_to_map(v, size))
+        return heads_to_map(self.linear_term(q, k, v), size) + self.local(heads_to_map(v, size))
 
 
 class SoftmaxAttention(nn.Module):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from laformer.models.attention import build_attention
+from laformer.models.attention import build_attention, heads_to_map
 
 FUSION_MODES = ("gate", "sum", "sequence")
 
@@ -78,25 +79,87 @@ class GlobalPerception(nn.Module):
         self.channel = ChannelAttention(dim, channel_reduction)
         self.project = nn.Conv2d(dim, dim, 1)
 
+    # Inference on maps above this many pixels goes through in strips of rows (see ``forward_in_strips``).
+    strip_pixels = 2**18
+
+    def qkv_maps(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, C, H, W) -> the q, k and v maps, (B, d_qk or C, H, W)."""
+        return self.qkv_dw(self.qkv(x)).split(self.split, 1)
+
+    def heads(self, t: Tensor) -> Tensor:
+        return rearrange(t, "b (h d) y x -> b h (y x) d", h=self.num_heads)
+
     def qkv_heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(B, C, H, W) -> q, k (B, heads, H*W, d_qk) and v (B, heads, H*W, C/heads)."""
-        qkv = self.qkv_dw(self.qkv(x))
-        return tuple(rearrange(t, "b (h d) y x -> b h (y x) d", h=self.num_heads) for t in qkv.split(self.split, 1))
+        return tuple(self.heads(t) for t in self.qkv_maps(x))
+
+    def join(self, s: Tensor, x: Tensor, channel_weights: Tensor | None) -> Tensor:
+        if self.fusion == "gate":
+            return s * channel_weights
+        if self.fusion == "sum":
+            return s + x * channel_weights
+        return s * self.channel(s)
 
     def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        strips = not torch.is_grad_enabled() and height * width > self.strip_pixels
+        if strips and self.fusion != "sequence" and hasattr(self.spatial, "summarize"):
+            return self.forward_in_strips(x)
         q, k, v = self.qkv_heads(x)
         s = self.spatial(q, k, v, x.shape[-2:])
-        if self.fusion == "gate":
-            y = s * self.channel(x)
-        elif self.fusion == "sum":
-            y = s + x * self.channel(x)
-        else:
-            y = s * self.channel(s)
-        return self.project(y)
+        return self.project(self.join(s, x, None if self.fusion == "sequence" else self.channel(x)))
+
+    def forward_in_strips(self, x: Tensor) -> Tensor:
+        """The same global result, with no full-size intermediate: the peak of a 4K pass is the block's input.
+
+        Linear attention needs only two sums over all pixels, so a first pass over strips of rows accumulates them,
+        and a second recomputes each strip's queries and values (with a halo of rows for the 3x3 and the
+        attention's local convolutions) and reads its output. The q/k/v projection runs twice, the price of
+        never holding the full-size q, k, v and attention output.
+        """
+        height, width = x.shape[-2:]
+        rows = max(1, self.strip_pixels // width)
+        spans = [(top, min(height, top + rows)) for top in range(0, height, rows)]
+        kv_sum = k_sum = None
+        for top, bottom in spans:
+            _, k, v = self.strip_maps(x, top, bottom, 0)
+            kv, ks = self.spatial.summarize(self.heads(k), self.heads(v))
+            kv_sum, k_sum = (kv, ks) if kv_sum is None else (kv_sum + kv, k_sum + ks)
+        weights = self.channel(x)  # gate and sum fusions pool the block's input, not the attention output
+        out = torch.empty_like(x)
+        halo = self.spatial.halo
+        for top, bottom in spans:
+            q, _, v = self.strip_maps(x, top, bottom, halo)  # v keeps `halo` extra rows (fewer at the borders)
+            above = top - max(0, top - halo)
+            s = heads_to_map(
+                self.spatial.read(self.heads(q), kv_sum, k_sum, height * width, v.dtype), (bottom - top, width)
+            )
+            local = self.spatial.local(v)
+            if local is not None:
+                s = s + local[..., above : above + bottom - top, :]
+            out[..., top:bottom, :] = self.project(self.join(s, x[..., top:bottom, :], weights))
+        return out
+
+    def strip_maps(self, x: Tensor, top: int, bottom: int, v_halo: int) -> tuple[Tensor, Tensor, Tensor]:
+        """q and k of rows [top, bottom), v of rows [top - v_halo, bottom + v_halo) clipped to the image."""
+        height = x.shape[-2]
+        first, last = max(0, top - v_halo - 1), min(height, bottom + v_halo + 1)  # +1: the 3x3 depthwise conv
+        q, k, v = self.qkv_maps(x[..., first:last, :])
+        inner = slice(top - first, bottom - first)
+        v_first, v_last = max(0, top - v_halo), min(height, bottom + v_halo)
+        return q[..., inner, :], k[..., inner, :], v[..., v_first - first : v_last - first, :]
 
 
 class ConvGatedFFN(nn.Module):
-    """CGFN: 1x1 expand, 3x3 depthwise conv, split, ``GELU(a) * b``, 1x1 project. Local detail."""
+    """CGFN: 1x1 expand, 3x3 depthwise conv, split, ``GELU(a) * b``, 1x1 project. Local detail.
+
+    Its hidden maps are the widest in the network (4x the block's width at full resolution: 6.4 GB each for
+    ``base`` at 3840 x 2160). Being local, it can go through a large image in strips of rows, each with a one-row
+    halo for the 3x3 convolution, with exactly the same result. Without autograd (inference, validation), maps
+    above ``strip_pixels`` pixels take that path, so the hidden maps never exist at full size.
+    """
+
+    strip_pixels = 2**16
 
     def __init__(self, dim: int, expansion: float = 2.0) -> None:
         super().__init__()
@@ -105,9 +168,22 @@ class ConvGatedFFN(nn.Module):
         self.dwconv = nn.Conv2d(hidden * 2, hidden * 2, 3, padding=1, groups=hidden * 2)
         self.project = nn.Conv2d(hidden, dim, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def ffn(self, x: Tensor) -> Tensor:
         a, b = self.dwconv(self.expand(x)).chunk(2, dim=1)
         return self.project(F.gelu(a) * b)
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        if torch.is_grad_enabled() or height * width <= self.strip_pixels:
+            return self.ffn(x)
+        rows = max(1, self.strip_pixels // width)
+        out = torch.empty_like(x)
+        for top in range(0, height, rows):
+            bottom = min(height, top + rows)
+            first, last = max(0, top - 1), min(height, bottom + 1)  # one-row halo for the 3x3 depthwise conv
+            strip = self.ffn(x[..., first:last, :])
+            out[..., top:bottom, :] = strip[..., top - first : top - first + bottom - top, :]
+        return out
 
 
 class LAformerBlock(nn.Module):

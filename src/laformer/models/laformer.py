@@ -91,6 +91,7 @@ class LAformer(nn.Module):
         if len(blocks) != LEVELS or len(heads) != LEVELS:
             raise ValueError(f"blocks and heads need {LEVELS} entries each, got {list(blocks)} and {list(heads)}")
         self.in_channels, self.out_channels, self.attention = in_channels, out_channels, attention
+        self.width = width
         widths = [width * 2**i for i in range(LEVELS)]
 
         def stage(level: int, depth: int) -> nn.Sequential:
