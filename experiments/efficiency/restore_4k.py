@@ -121,7 +121,13 @@ def run_worker(spec: dict) -> dict:
     start = time.perf_counter()
     try:
         out = restore_image(
-            net, image, tile=spec["tile"], overlap=spec["overlap"], precision=spec["precision"], tile_batch=1
+            net,
+            image,
+            tile=spec["tile"],
+            overlap=spec["overlap"],
+            precision=spec["precision"],
+            tile_batch=1,
+            reuse_freed_memory=spec.get("cpu_heap", "auto") == "auto",
         )
     except Exception as exc:  # out of memory is a result to record
         result.update(status="oom" if is_out_of_memory(exc) else "error", note=f"{type(exc).__name__}: {exc}"[:300])
@@ -156,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--cpu-heap",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: restore_image keeps freed memory for the pass where it fits (laformer.inference.cpu_heap); "
+        "off: glibc's default",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per mode")
     parser.add_argument("--csv", type=Path, default=DEFAULT_DIR / "results_restore_4k.csv")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/laformer_restore_4k"), help="input and outputs")
@@ -184,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
             "precision": args.precision,
             "device": args.device,
             "threads": args.threads,
+            "cpu_heap": args.cpu_heap,
         }
         command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
         start = time.perf_counter()
@@ -199,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         except subprocess.TimeoutExpired:
             result = {"status": "timeout", "note": f"> {args.timeout:g} s"}
         result.update(mode=mode, size=args.size, precision=args.precision, wall_s=round(time.perf_counter() - start, 1))
+        result["cpu_heap"] = args.cpu_heap
         result["tile"] = f"{args.tile}/{args.tile_overlap}" if mode == "tiled" else "-"
         rows.append(result)
         print(f"  {mode}: {json.dumps(result)}", flush=True)
@@ -213,19 +228,20 @@ def main(argv: list[str] | None = None) -> None:
         one_pass = next(r for r in rows if r["mode"] == "one-pass")
         tiled["gap_db"] = round(one_pass["psnr_vs_clean_db"] - tiled["psnr_vs_clean_db"], 3)
     fields = ["mode", "size", "tile", "precision", "model", "status", "time_s", "peak_mem_mb", "baseline_mem_mb",
-              "psnr_vs_clean_db", "gap_db", "psnr_vs_one_pass_db", "threads", "wall_s", "note"]  # fmt: skip
+              "psnr_vs_clean_db", "gap_db", "psnr_vs_one_pass_db", "threads", "cpu_heap", "wall_s", "note"]  # fmt: skip
     with args.csv.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    table = ["| mode | size | tile/overlap | precision | model | status | time (s) | peak mem (GiB) "
+    table = ["| mode | size | tile/overlap | precision | cpu heap | model | status | time (s) | peak mem (GiB) "
              "| PSNR vs clean (dB) | one pass - tiled (dB) | PSNR tiled vs one pass (dB) |",
-             "|---|---|---|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "|---|---|---|---|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
         time_s = f"{r['time_s']:.1f}" if "time_s" in r else "-"
         peak = f"{r['peak_mem_mb'] / 1024:.2f}" if "peak_mem_mb" in r else "-"
         table.append(
-            f"| {r['mode']} | {r['size']} | {r['tile']} | {r['precision']} | {r.get('model', '-')} | {r['status']} "
+            f"| {r['mode']} | {r['size']} | {r['tile']} | {r['precision']} | {r['cpu_heap']} | {r.get('model', '-')} "
+            f"| {r['status']} "
             f"| {time_s} | {peak} | {r.get('psnr_vs_clean_db', '-')} | {r.get('gap_db', '-')} "
             f"| {r.get('psnr_vs_one_pass_db', '-')} |"
         )

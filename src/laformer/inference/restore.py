@@ -12,6 +12,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
+from laformer.inference.cpu_heap import estimate_forward_bytes, reuse_freed_memory
 from laformer.inference.ensemble import self_ensemble as ensemble_x8
 from laformer.inference.tiling import tiled_forward
 from laformer.models.laformer import SIZE_MULTIPLE
@@ -74,6 +75,17 @@ def autocast_context(precision: str, device: torch.device) -> contextlib.Abstrac
     return torch.autocast(device.type, dtype=PRECISIONS[precision])
 
 
+def cpu_heap_reuse(
+    net: nn.Module, x: Tensor, tile: int | None, tile_batch: int, enabled: bool = True
+) -> contextlib.AbstractContextManager:
+    """On the CPU, reuse freed memory for the pass where it fits (see ``laformer.inference.cpu_heap``)."""
+    width = getattr(net, "width", None)
+    if not enabled or x.device.type != "cpu" or width is None:
+        return contextlib.nullcontext(False)
+    pixels = tile * tile * tile_batch if tile is not None else x.shape[0] * x.shape[-2] * x.shape[-1]
+    return reuse_freed_memory(estimate_forward_bytes(width, pixels))
+
+
 def restore_image(
     net: nn.Module,
     image: Tensor,
@@ -82,6 +94,7 @@ def restore_image(
     precision: str = "fp32",
     self_ensemble: bool = False,
     tile_batch: int = 1,
+    reuse_freed_memory: bool = True,
 ) -> Tensor:
     """Restore a (C, H, W) or (B, C, H, W) image in [0, 1] with ``net`` on the net's device.
 
@@ -91,6 +104,7 @@ def restore_image(
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; the attention's sums stay in float32).
         self_ensemble: average the restorations of the 8 flips/rotations (x8 time; with tiles, per tile).
         tile_batch: tiles restored together.
+        reuse_freed_memory: on the CPU, keep freed memory for the pass where it fits (faster; ``cpu_heap``).
 
     Returns the restoration on the CPU, float32, clamped to [0, 1], shaped like ``image``.
     """
@@ -102,7 +116,8 @@ def restore_image(
         x = x.contiguous(memory_format=torch.channels_last)  # matches prepare_network
     restore = functools.partial(ensemble_x8, net) if self_ensemble else net
     out_channels = getattr(net, "out_channels", None)
-    with torch.no_grad(), autocast_context(precision, device):
+    heap = cpu_heap_reuse(net, x, tile, tile_batch, reuse_freed_memory)
+    with torch.no_grad(), autocast_context(precision, device), heap:
         if tile is None:
             y = restore(x)
         else:
