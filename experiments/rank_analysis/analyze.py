@@ -1,10 +1,11 @@
-"""Numerical rank of the effective attention maps, head by head and level by level: vanilla linear vs RELA,
-untrained (seeded) and trained (checkpoints of the attention ablation).
+"""Rank of the effective attention maps, head by head and level by level: vanilla linear vs RELA, untrained
+(seeded) and trained (checkpoints of the attention ablation).
 
 Each model sees the same centre crop of a bundled photo; for every attention module the N x N map of each head
-is built (``laformer.models.rank``) and its singular values above ``rtol`` x the largest are counted. Vanilla
-linear attention is bounded by the head dimension d; RELA adds one banded depthwise-convolution matrix per
-channel, so its rank is given per head as min / median / max over the head's channels.
+is built (``laformer.models.rank``). Two counts of its singular values: the numerical rank (above ``rtol`` x the
+largest) and the energy rank (the fewest that hold ``energy`` of the squared sum). Vanilla linear attention is
+bounded by the head dimension d; RELA adds one banded depthwise-convolution matrix per channel, so its ranks are
+given per head as min / median / max over the head's channels.
 
     python experiments/rank_analysis/analyze.py                         # untrained tiny models only
     python experiments/rank_analysis/analyze.py --sweep-dir outputs/ablation_attention/multiruns/<time>_<id>
@@ -28,7 +29,7 @@ from torch import nn
 from laformer.data.demo import center_crop, load_demo_photo
 from laformer.inference.checkpoint import load_network
 from laformer.models import LAformer
-from laformer.models.rank import DEFAULT_RTOL, attention_rank_report
+from laformer.models.rank import DEFAULT_ENERGY, DEFAULT_RTOL, attention_rank_report
 from laformer.reports import markdown_table, read_job_summaries, write_csv
 
 STATES = ("untrained", "trained")
@@ -65,12 +66,19 @@ def untrained_models(
     return models
 
 
-def rank_rows(model: nn.Module, x: torch.Tensor, state: str, source: str, rtol: float = DEFAULT_RTOL) -> list[dict]:
+def rank_rows(
+    model: nn.Module,
+    x: torch.Tensor,
+    state: str,
+    source: str,
+    rtol: float = DEFAULT_RTOL,
+    energy: float = DEFAULT_ENERGY,
+) -> list[dict]:
     """``attention_rank_report`` rows (float64) with the variant, level and training state added.
 
     Level 1 is full resolution; each level below has a quarter of the tokens.
     """
-    rows = attention_rank_report(model.double().eval(), x.double(), rtol)
+    rows = attention_rank_report(model.double().eval(), x.double(), rtol, energy)
     full = max(row["tokens"] for row in rows)
     return [
         {
@@ -107,23 +115,24 @@ def analyse(
     seed: int = 0,
     rtol: float = DEFAULT_RTOL,
     photo: str = "chelsea",
+    energy: float = DEFAULT_ENERGY,
 ) -> list[dict]:
     """Rank rows of the untrained variants and of every checkpoint, all on the same photo crop."""
     x = photo_crop(size, photo)
     rows = []
     for model in untrained_models(attentions, preset, seed).values():
-        rows += rank_rows(model, x, "untrained", f"{preset}, seed {seed}", rtol)
+        rows += rank_rows(model, x, "untrained", f"{preset}, seed {seed}", rtol, energy)
     for path in checkpoints:
         net, config = load_network(path)
         if config.get("attention") not in attentions:
             continue
-        rows += rank_rows(net, x, "trained", str(path), rtol)
+        rows += rank_rows(net, x, "trained", str(path), rtol, energy)
     return rows
 
 
 def level_summary(rows: Sequence[dict]) -> list[dict]:
-    """Per (state, variant, level): heads, tokens N, head dim d, and the rank over heads (median of per-head
-    medians, smallest minimum, largest maximum), also as a fraction of N."""
+    """Per (state, variant, level): heads, tokens N, head dim d, and each rank over heads (median of per-head
+    medians, smallest minimum, largest maximum); the numerical rank also as a fraction of N."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["state"], row["variant"], row["level"]), []).append(row)
@@ -131,25 +140,24 @@ def level_summary(rows: Sequence[dict]) -> list[dict]:
     for (state, variant, level), group in sorted(
         groups.items(), key=lambda item: (STATES.index(item[0][0]), *item[0][1:])
     ):
-        median = statistics.median(r["rank_median"] for r in group)
-        summary.append(
-            {
-                "state": state,
-                "variant": variant,
-                "level": level,
-                "heads": len(group),
-                "tokens": group[0]["tokens"],
-                "head_dim": group[0]["head_dim"],
-                "rank_min": min(r["rank_min"] for r in group),
-                "rank_median": median,
-                "rank_max": max(r["rank_max"] for r in group),
-                "rank_fraction": median / group[0]["tokens"],
-            }
-        )
+        row = {
+            "state": state,
+            "variant": variant,
+            "level": level,
+            "heads": len(group),
+            "tokens": group[0]["tokens"],
+            "head_dim": group[0]["head_dim"],
+        }
+        for rank in ("rank", "energy_rank"):
+            row[f"{rank}_min"] = min(r[f"{rank}_min"] for r in group)
+            row[f"{rank}_median"] = statistics.median(r[f"{rank}_median"] for r in group)
+            row[f"{rank}_max"] = max(r[f"{rank}_max"] for r in group)
+        row["rank_fraction"] = row["rank_median"] / row["tokens"]
+        summary.append(row)
     return summary
 
 
-def render_markdown(summary: Sequence[dict], size: int, photo: str, rtol: float) -> str:
+def render_markdown(summary: Sequence[dict], size: int, photo: str, rtol: float, energy: float = DEFAULT_ENERGY) -> str:
     columns = {
         "state": "state",
         "variant": "attention",
@@ -161,18 +169,26 @@ def render_markdown(summary: Sequence[dict], size: int, photo: str, rtol: float)
         "rank_median": "rank median",
         "rank_max": "rank max",
         "rank_fraction": "median / N",
+        "energy_rank_min": "energy rank min",
+        "energy_rank_median": "energy rank median",
+        "energy_rank_max": "energy rank max",
     }
-    formats = {"rank_median": "g", "rank_fraction": ".3f"}
+    formats = {"rank_median": "g", "rank_fraction": ".3f", "energy_rank_median": "g"}
     return (
-        f"Numerical rank (singular values > {rtol:g} x largest) of the effective attention maps on the "
-        f"{size} x {size} centre crop of `{photo}`. One row per training state, attention and level, over every "
-        "head of every block at that level; for RELA each head's rank is first taken over its channels.\n\n"
+        f"Numerical rank (singular values > {rtol:g} x largest) and energy rank (fewest singular values holding "
+        f"{energy:.0%} of their squared sum) of the effective attention maps on the {size} x {size} centre crop "
+        f"of `{photo}`. One row per training state, attention and level, over every head of every block at that "
+        "level; for RELA each head's ranks are first taken over its channels.\n\n"
         + markdown_table(summary, columns, formats)
     )
 
 
+PANELS = {"rank": "numerical rank", "energy_rank": "energy rank"}
+
+
 def plot(summary: Sequence[dict], path: str | Path) -> Path:
-    """Median rank per level (bars, whiskers from the smallest to the largest head), log scale, with N and d."""
+    """Numerical and energy rank per level, side by side: median bars with whiskers from the smallest to the
+    largest head, log scale, with full rank N (solid) and the head dimension d (dotted)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,12 +196,26 @@ def plot(summary: Sequence[dict], path: str | Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(13, 4.4), sharey=True)
+    for ax, (key, label) in zip(axes, PANELS.items()):
+        plot_panel(ax, summary, key)
+        ax.set_title(label, fontsize=10)
+    axes[0].set_ylabel("rank of the attention map")
+    axes[0].legend(fontsize=8, ncol=2)
+    fig.suptitle("Attention-map rank per level (solid line: full rank N; dotted: head dim d)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_panel(ax: Any, summary: Sequence[dict], key: str) -> None:
+    """One bar per (variant, state) at each level, for the rank named ``key`` (``rank`` or ``energy_rank``)."""
     series = list(dict.fromkeys((r["variant"], r["state"]) for r in summary))
     levels = sorted({r["level"] for r in summary})
     by_key = {(r["variant"], r["state"], r["level"]): r for r in summary}
     colors = {"linear": "tab:gray", "rela": "tab:blue", "softmax": "tab:orange"}
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(8, 4.2))
     for i, (variant, state) in enumerate(series):
         xs, heights, low, high = [], [], [], []
         for j, level in enumerate(levels):
@@ -193,9 +223,9 @@ def plot(summary: Sequence[dict], path: str | Path) -> Path:
             if row is None:
                 continue
             xs.append(j - 0.4 + width * (i + 0.5))
-            heights.append(row["rank_median"])
-            low.append(row["rank_median"] - row["rank_min"])
-            high.append(row["rank_max"] - row["rank_median"])
+            heights.append(row[f"{key}_median"])
+            low.append(row[f"{key}_median"] - row[f"{key}_min"])
+            high.append(row[f"{key}_max"] - row[f"{key}_median"])
         ax.bar(
             xs,
             heights,
@@ -214,13 +244,6 @@ def plot(summary: Sequence[dict], path: str | Path) -> Path:
     ax.set_xticks(range(len(levels)), [f"level {lv}\nN = {by_level_tokens(summary, lv)}" for lv in levels])
     ax.set_yscale("log")
     ax.set_ylim(bottom=1)
-    ax.set_ylabel("numerical rank of the attention map")
-    ax.set_title("Attention-map rank per level (solid line: full rank N; dotted: head dim d)", fontsize=10)
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def by_level_tokens(summary: Sequence[dict], level: int) -> int:
@@ -237,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--preset", default="tiny", help="preset of the untrained models")
     parser.add_argument("--seed", type=int, default=0, help="seed of the untrained models")
     parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help="relative singular-value threshold")
+    parser.add_argument(
+        "--energy", type=float, default=DEFAULT_ENERGY, help="share of the squared singular values for the energy rank"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="where to write results")
     args = parser.parse_args(argv)
 
@@ -244,10 +270,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     checkpoints = list(args.ckpt)
     if args.sweep_dir:
         checkpoints += checkpoints_of_sweep(args.sweep_dir, attentions)
-    rows = analyse(attentions, checkpoints, args.size, args.preset, args.seed, args.rtol, args.photo)
+    rows = analyse(attentions, checkpoints, args.size, args.preset, args.seed, args.rtol, args.photo, args.energy)
     summary = level_summary(rows)
     write_csv(rows, args.out / "rank_table.csv")
-    (args.out / "rank_table.md").write_text(render_markdown(summary, args.size, args.photo, args.rtol))
+    (args.out / "rank_table.md").write_text(render_markdown(summary, args.size, args.photo, args.rtol, args.energy))
     plot(summary, args.out / "rank_by_level.png")
     print((args.out / "rank_table.md").read_text())
     print(f"Per-head table, per-level table and plot written to {args.out}/rank_table.{{csv,md}}, rank_by_level.png")

@@ -57,6 +57,10 @@ def test_linear_rank_is_bounded_by_head_dim_and_rela_exceeds_it() -> None:
             assert rela[key]["rank_min"] > row["rank_max"], (key, rela[key], row)
     full_res = [r for r in rela.values() if r["level"] == 1]
     assert all(r["rank_min"] >= 0.9 * r["tokens"] for r in full_res)
+    for row in rows:  # the energy rank counts a subset of the values the numerical rank counts
+        assert 1 <= row["energy_rank_min"] <= row["energy_rank_max"] <= row["tokens"], row
+    for key, row in linear.items():
+        assert row["energy_rank_max"] <= row["head_dim"], row
 
 
 def test_level_summary_and_outputs(tmp_path: Path) -> None:

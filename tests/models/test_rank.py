@@ -13,6 +13,7 @@ from laformer.models.rank import (
     capture_attention_inputs,
     depthwise_conv_matrices,
     effective_attention_maps,
+    energy_rank,
     numerical_rank,
 )
 
@@ -49,6 +50,26 @@ def test_numerical_rank_on_known_matrices() -> None:
     )
     stack = torch.stack([a @ b, torch.eye(40, dtype=torch.float64)])
     assert numerical_rank(stack).tolist() == [5, 40]
+
+
+def test_energy_rank_counts_the_singular_values_that_carry_the_weight() -> None:
+    singular = torch.tensor([[10.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]], dtype=torch.float64)
+    # 100 of 102 is 98 %: the first value alone misses 99 %, two values (101 / 102) reach it.
+    assert energy_rank(singular).tolist() == [2, 4]
+    assert energy_rank(singular, energy=0.98).tolist() == [1, 4]
+    assert energy_rank(singular, energy=0.5).tolist() == [1, 2]
+    assert energy_rank(singular, energy=1.0).tolist() == [3, 4]
+    with pytest.raises(ValueError, match="energy"):
+        energy_rank(singular, energy=0.0)
+
+
+def test_a_weak_banded_term_lifts_the_numerical_rank_but_not_the_energy_rank() -> None:
+    """Why both counts are reported: rank 2 plus a 1e-3 identity is full rank, yet two directions hold the weight."""
+    factor = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    lifted = factor @ factor.T + 1e-3 * torch.eye(64, dtype=torch.float64)  # singular values: 2 large, 62 of 1e-3
+    singular = torch.linalg.svdvals(lifted)
+    assert int(numerical_rank(lifted)) == 64
+    assert int(energy_rank(singular)) <= 2
 
 
 def test_capture_records_every_attention_module() -> None:

@@ -10,7 +10,7 @@ from laformer.models.attention import (
 )
 from laformer.models.blocks import FUSION_MODES, GlobalPerception, LAformerBlock
 from laformer.models.laformer import PRESETS, SIZE_MULTIPLE, LAformer, pad_to_multiple
-from laformer.models.rank import attention_rank_report, effective_attention_maps, numerical_rank
+from laformer.models.rank import attention_rank_report, effective_attention_maps, energy_rank, numerical_rank
 
 __all__ = [
     "ATTENTIONS",
@@ -27,6 +27,7 @@ __all__ = [
     "attention_rank_report",
     "build_attention",
     "effective_attention_maps",
+    "energy_rank",
     "numerical_rank",
     "pad_to_multiple",
 ]

@@ -1,9 +1,13 @@
-"""Attention-rank analysis: the effective N x N attention map of each head, and its numerical rank.
+"""Attention-rank analysis: the effective N x N attention map of each head, its numerical rank and its energy rank.
 
 Vanilla linear attention computes ``diag(1/z) phi(Q) phi(K)^T V`` without forming the map; its rank is at
 most the head dimension d. RELA adds a depthwise convolution on V, i.e. one banded N x N matrix per
 channel, so channel c of a head sees the map ``A + M_c``, whose rank can reach N. Everything here runs in
 float64 on batch element 0, for small inputs (N up to a few thousand tokens).
+
+The numerical rank (singular values above a tiny threshold) says whether a map is confined to d dimensions, but a
+banded term lifts it to N however weak it is. The energy rank (how many singular values hold 99 % of the squared
+sum, i.e. of the squared Frobenius norm) says how many directions carry real weight.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from torch import Tensor, nn
 from laformer.models.attention import LinearAttention, RankEnhancedLinearAttention, SoftmaxAttention
 
 DEFAULT_RTOL = 1e-6
+DEFAULT_ENERGY = 0.99
 
 
 @dataclass
@@ -77,21 +82,38 @@ def effective_attention_maps(captured: CapturedAttention) -> Tensor:
     return maps
 
 
+def rank_above(singular_values: Tensor, rtol: float = DEFAULT_RTOL) -> Tensor:
+    """Singular values (descending, last axis) above ``rtol * largest``: the numerical rank."""
+    return (singular_values > rtol * singular_values[..., :1]).sum(-1)
+
+
+def energy_rank(singular_values: Tensor, energy: float = DEFAULT_ENERGY) -> Tensor:
+    """The fewest leading singular values (descending, last axis) whose squares hold ``energy`` of their sum."""
+    if not 0 < energy <= 1:
+        raise ValueError(f"energy must be in (0, 1], got {energy}")
+    power = singular_values.square()
+    share = power.cumsum(-1) / power.sum(-1, keepdim=True)
+    return ((share < energy - 1e-12).sum(-1) + 1).clamp(max=singular_values.shape[-1])
+
+
 def numerical_rank(maps: Tensor, rtol: float = DEFAULT_RTOL) -> Tensor:
     """Singular values above ``rtol * largest``, per matrix of a (..., N, N) stack."""
-    return torch.linalg.matrix_rank(maps, rtol=rtol)
+    return rank_above(torch.linalg.svdvals(maps), rtol)
 
 
-def attention_rank_report(model: nn.Module, x: Tensor, rtol: float = DEFAULT_RTOL) -> list[dict]:
-    """One row per attention head of every block: where it is, its size, and the rank of its map.
+def attention_rank_report(
+    model: nn.Module, x: Tensor, rtol: float = DEFAULT_RTOL, energy: float = DEFAULT_ENERGY
+) -> list[dict]:
+    """One row per attention head of every block: where it is, its size, and the numerical and energy ranks.
 
-    For RELA the rank differs per channel; the row gives min, median and max over the head's channels.
+    For RELA the ranks differ per channel; the row gives min, median and max over the head's channels.
     """
     rows = []
     for captured in capture_attention_inputs(model, x):
-        ranks = numerical_rank(effective_attention_maps(captured), rtol).float()
+        singular = torch.linalg.svdvals(effective_attention_maps(captured))
+        ranks, energy_ranks = rank_above(singular, rtol).float(), energy_rank(singular, energy).float()
         n, d = captured.q.shape[-2:]
-        for head, head_ranks in enumerate(ranks):
+        for head, (head_ranks, head_energy) in enumerate(zip(ranks, energy_ranks)):
             rows.append(
                 {
                     "layer": captured.name.removesuffix(".perception.spatial"),
@@ -102,6 +124,9 @@ def attention_rank_report(model: nn.Module, x: Tensor, rtol: float = DEFAULT_RTO
                     "rank_min": int(head_ranks.min()),
                     "rank_median": float(head_ranks.median()),
                     "rank_max": int(head_ranks.max()),
+                    "energy_rank_min": int(head_energy.min()),
+                    "energy_rank_median": float(head_energy.median()),
+                    "energy_rank_max": int(head_energy.max()),
                 }
             )
     return rows
