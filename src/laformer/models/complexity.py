@@ -24,11 +24,13 @@ def count_macs(model: nn.Module, height: int = 256, width: int = 256, channels: 
     """Multiply-accumulates of one forward pass on a 1 x C x H x W input.
 
     The pass runs on a copy on the ``meta`` device: counting needs shapes only, so even quadratic
-    softmax attention at 4K is counted in a moment and without memory.
+    softmax attention at 4K is counted in a moment and without memory. Autograd stays on so that large inputs
+    take the network's plain path: the count is the architecture's, not that of the strip-wise inference path
+    (which recomputes the q/k/v projections of each strip, see ``GlobalPerception.forward_in_strips``).
     """
     channels = channels or getattr(model, "in_channels", 3)
     meta_model = copy.deepcopy(model).to("meta")
     x = torch.empty(1, channels, height, width, device="meta")
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
+    with FlopCounterMode(display=False) as counter, torch.enable_grad():
         meta_model(x)
     return counter.get_total_flops() // 2
