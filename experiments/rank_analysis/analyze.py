@@ -132,7 +132,8 @@ def analyse(
 
 def level_summary(rows: Sequence[dict]) -> list[dict]:
     """Per (state, variant, level): heads, tokens N, head dim d, and each rank over heads (median of per-head
-    medians, smallest minimum, largest maximum); the numerical rank also as a fraction of N."""
+    medians, smallest minimum, largest maximum); the numerical rank also as a fraction of N; the median global-map
+    and local-term norms."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["state"], row["variant"], row["level"]), []).append(row)
@@ -153,6 +154,8 @@ def level_summary(rows: Sequence[dict]) -> list[dict]:
             row[f"{rank}_median"] = statistics.median(r[f"{rank}_median"] for r in group)
             row[f"{rank}_max"] = max(r[f"{rank}_max"] for r in group)
         row["rank_fraction"] = row["rank_median"] / row["tokens"]
+        for norm in ("global_norm", "local_norm"):
+            row[norm] = statistics.median(r[norm] for r in group)
         summary.append(row)
     return summary
 
@@ -172,13 +175,23 @@ def render_markdown(summary: Sequence[dict], size: int, photo: str, rtol: float,
         "energy_rank_min": "energy rank min",
         "energy_rank_median": "energy rank median",
         "energy_rank_max": "energy rank max",
+        "global_norm": "global map ‖A‖_F",
+        "local_norm": "local term ‖M_c‖_F",
     }
-    formats = {"rank_median": "g", "rank_fraction": ".3f", "energy_rank_median": "g"}
+    formats = {
+        "rank_median": "g",
+        "rank_fraction": ".3f",
+        "energy_rank_median": "g",
+        "global_norm": ".3f",
+        "local_norm": ".2f",
+    }
     return (
         f"Numerical rank (singular values > {rtol:g} x largest) and energy rank (fewest singular values holding "
         f"{energy:.0%} of their squared sum) of the effective attention maps on the {size} x {size} centre crop "
         f"of `{photo}`. One row per training state, attention and level, over every head of every block at that "
-        "level; for RELA each head's ranks are first taken over its channels.\n\n"
+        "level; for RELA each head's ranks are first taken over its channels. ‖A‖_F is the median Frobenius norm "
+        "of the heads' row-stochastic global maps (1: uniform averaging over all tokens; sqrt(N): one token per "
+        "row); ‖M_c‖_F is the median norm of RELA's depthwise term (0: none).\n\n"
         + markdown_table(summary, columns, formats)
     )
 
@@ -243,7 +256,7 @@ def plot_panel(ax: Any, summary: Sequence[dict], key: str) -> None:
         ax.hlines(row["head_dim"], j - 0.45, j + 0.45, colors="black", linestyles=":", linewidth=1)
     ax.set_xticks(range(len(levels)), [f"level {lv}\nN = {by_level_tokens(summary, lv)}" for lv in levels])
     ax.set_yscale("log")
-    ax.set_ylim(bottom=1)
+    ax.set_ylim(bottom=0.5)  # a rank of 1 still shows as a bar
 
 
 def by_level_tokens(summary: Sequence[dict], level: int) -> int:

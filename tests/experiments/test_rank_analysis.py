@@ -59,7 +59,7 @@ def test_linear_rank_is_bounded_by_head_dim_and_rela_exceeds_it() -> None:
     assert all(r["rank_min"] >= 0.9 * r["tokens"] for r in full_res)
     for row in rows:  # the energy rank counts a subset of the values the numerical rank counts
         assert 1 <= row["energy_rank_min"] <= row["energy_rank_max"] <= row["tokens"], row
-    for key, row in linear.items():
+    for row in linear.values():
         assert row["energy_rank_max"] <= row["head_dim"], row
 
 

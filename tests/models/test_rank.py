@@ -9,11 +9,13 @@ import torch.nn.functional as F
 from laformer.models import LAformer, LinearAttention, RankEnhancedLinearAttention, SoftmaxAttention
 from laformer.models.attention import heads_to_map
 from laformer.models.rank import (
+    CapturedAttention,
     attention_rank_report,
     capture_attention_inputs,
     depthwise_conv_matrices,
     effective_attention_maps,
     energy_rank,
+    global_attention_maps,
     numerical_rank,
 )
 
@@ -192,3 +194,26 @@ def test_softmax_map_is_full_rank_and_stochastic() -> None:
     torch.testing.assert_close(maps[:, 0], expected.double(), rtol=1e-12, atol=1e-12)
     assert F.relu(-maps).sum() == 0
     assert int(numerical_rank(maps).min()) > 8
+
+
+def test_global_map_norm_is_one_for_uniform_averaging_and_grows_with_concentration() -> None:
+    """A row-stochastic map has Frobenius norm >= 1, with 1 exactly for uniform rows: the report's ``global_norm``."""
+    module = LinearAttention(8, 1)
+    q = torch.rand(1, 1, 64, 8, dtype=torch.float64)
+    uniform = global_attention_maps(CapturedAttention("x", module, q, torch.zeros(1, 1, 64, 8), (8, 8)))
+    assert float(torch.linalg.matrix_norm(uniform[0, 0])) == pytest.approx(1.0, abs=1e-5)
+    peaked_keys = torch.zeros(1, 1, 64, 8, dtype=torch.float64)
+    peaked_keys[..., 0, :] = 20.0  # ELU + 1: every query weighs this key 21 times each of the 63 others
+    peaked = global_attention_maps(CapturedAttention("x", module, q, peaked_keys, (8, 8)))
+    row_norm = (21.0**2 + 63) ** 0.5 / (21 + 63)  # each row is (21, 1, ..., 1) / 84
+    assert float(torch.linalg.matrix_norm(peaked[0, 0])) == pytest.approx(64**0.5 * row_norm, rel=1e-5)
+
+
+def test_report_norms_separate_the_global_map_from_relas_local_term() -> None:
+    rela, linear = _models()
+    rela_rows, linear_rows = attention_rank_report(rela, _input()), attention_rank_report(linear, _input())
+    for rela_row, linear_row in zip(rela_rows, linear_rows):
+        assert linear_row["local_norm"] == 0 and rela_row["local_norm"] > 0
+        assert linear_row["global_norm"] >= 1 - 1e-6
+        # Shared weights: the first block's global maps are the same in both variants.
+    assert rela_rows[0]["global_norm"] == pytest.approx(linear_rows[0]["global_norm"], rel=1e-9)

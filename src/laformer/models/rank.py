@@ -67,19 +67,30 @@ def depthwise_conv_matrices(conv: nn.Conv2d, size: tuple[int, int]) -> Tensor:
     return responses.reshape(n, channels, n).permute(1, 2, 0)
 
 
-def effective_attention_maps(captured: CapturedAttention) -> Tensor:
-    """Maps of batch element 0, shaped (heads, channels_per_head, N, N); channel axis is 1 unless RELA."""
+def global_attention_maps(captured: CapturedAttention) -> Tensor:
+    """The row-stochastic global maps of batch element 0, (heads, 1, N, N): softmax, or linear attention's."""
     module = captured.module
     q, k = captured.q[0].double(), captured.k[0].double()  # (heads, N, d)
-    heads, n, d = q.shape
+    n, d = q.shape[-2:]
     if isinstance(module, SoftmaxAttention):
         return torch.softmax(q @ k.transpose(-1, -2) / d**0.5, dim=-1).unsqueeze(1)
     scores = module.phi(q) @ module.phi(k).transpose(-1, -2) / n  # matches the 1/N scaling of the fast path
-    maps = (scores / (scores.sum(-1, keepdim=True) + 1e-6)).unsqueeze(1)
-    if isinstance(module, RankEnhancedLinearAttention):
-        conv = depthwise_conv_matrices(module.dwconv, captured.size).reshape(heads, -1, n, n)
-        maps = maps + conv
-    return maps
+    return (scores / (scores.sum(-1, keepdim=True) + 1e-6)).unsqueeze(1)
+
+
+def local_term_matrices(captured: CapturedAttention) -> Tensor | None:
+    """RELA's depthwise term as matrices, (heads, channels_per_head, N, N); None for the other attentions."""
+    if not isinstance(captured.module, RankEnhancedLinearAttention):
+        return None
+    heads, n = captured.q.shape[1:3]
+    return depthwise_conv_matrices(captured.module.dwconv, captured.size).reshape(heads, -1, n, n)
+
+
+def effective_attention_maps(captured: CapturedAttention) -> Tensor:
+    """Maps of batch element 0, shaped (heads, channels_per_head, N, N); channel axis is 1 unless RELA."""
+    maps = global_attention_maps(captured)
+    local = local_term_matrices(captured)
+    return maps if local is None else maps + local
 
 
 def rank_above(singular_values: Tensor, rtol: float = DEFAULT_RTOL) -> Tensor:
@@ -101,16 +112,24 @@ def numerical_rank(maps: Tensor, rtol: float = DEFAULT_RTOL) -> Tensor:
     return rank_above(torch.linalg.svdvals(maps), rtol)
 
 
+@torch.no_grad()
 def attention_rank_report(
     model: nn.Module, x: Tensor, rtol: float = DEFAULT_RTOL, energy: float = DEFAULT_ENERGY
 ) -> list[dict]:
     """One row per attention head of every block: where it is, its size, and the numerical and energy ranks.
 
     For RELA the ranks differ per channel; the row gives min, median and max over the head's channels.
+    ``global_norm`` is the Frobenius norm of the head's row-stochastic global map: 1 for uniform averaging over
+    all tokens (its lowest value), sqrt(N) for one token per row. ``local_norm`` is the median Frobenius norm of
+    RELA's depthwise term over the head's channels (0 for the other attentions): the two norms say which term
+    carries the weight.
     """
     rows = []
     for captured in capture_attention_inputs(model, x):
-        singular = torch.linalg.svdvals(effective_attention_maps(captured))
+        global_maps, local = global_attention_maps(captured), local_term_matrices(captured)
+        global_norms = torch.linalg.matrix_norm(global_maps[:, 0])
+        local_norms = torch.linalg.matrix_norm(local).median(-1).values if local is not None else 0 * global_norms
+        singular = torch.linalg.svdvals(global_maps if local is None else global_maps + local)
         ranks, energy_ranks = rank_above(singular, rtol).float(), energy_rank(singular, energy).float()
         n, d = captured.q.shape[-2:]
         for head, (head_ranks, head_energy) in enumerate(zip(ranks, energy_ranks)):
@@ -127,6 +146,8 @@ def attention_rank_report(
                     "energy_rank_min": int(head_energy.min()),
                     "energy_rank_median": float(head_energy.median()),
                     "energy_rank_max": int(head_energy.max()),
+                    "global_norm": float(global_norms[head]),
+                    "local_norm": float(local_norms[head]),
                 }
             )
     return rows
