@@ -66,7 +66,7 @@ def test_perception_strips_equal_the_whole_map(monkeypatch, attention, fusion, c
         block, x = block.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     calls = []
     in_strips = block.forward_in_strips
-    monkeypatch.setattr(block, "forward_in_strips", lambda x: calls.append(x.shape) or in_strips(x))
+    monkeypatch.setattr(block, "forward_in_strips", lambda x, spans: calls.append(x.shape) or in_strips(x, spans))
     with torch.no_grad():
         whole = block(x)
         monkeypatch.setattr(GlobalPerception, "strip_pixels", 40)  # strips of 2 rows: halos cross several strips

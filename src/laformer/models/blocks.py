@@ -12,6 +12,18 @@ from laformer.models.attention import build_attention, heads_to_map
 FUSION_MODES = ("gate", "sum", "sequence")
 
 
+def strip_spans(x: Tensor, strip_pixels: int) -> list[tuple[int, int]] | None:
+    """Row spans ``[top, bottom)`` of about ``strip_pixels`` pixels each, or None for the plain whole-map path.
+
+    Strips are for inference only (no autograd) and for maps larger than one strip; training keeps the plain path.
+    """
+    height, width = x.shape[-2:]
+    if torch.is_grad_enabled() or height * width <= strip_pixels:
+        return None
+    rows = max(1, strip_pixels // width)
+    return [(top, min(height, top + rows)) for top in range(0, height, rows)]
+
+
 class LayerNorm2d(nn.Module):
     """LayerNorm over the channels of a (B, C, H, W) map."""
 
@@ -101,15 +113,14 @@ class GlobalPerception(nn.Module):
         return s * self.channel(s)
 
     def forward(self, x: Tensor) -> Tensor:
-        height, width = x.shape[-2:]
-        strips = not torch.is_grad_enabled() and height * width > self.strip_pixels
-        if strips and self.fusion != "sequence" and hasattr(self.spatial, "summarize"):
-            return self.forward_in_strips(x)
+        spans = strip_spans(x, self.strip_pixels)
+        if spans is not None and self.fusion != "sequence" and hasattr(self.spatial, "summarize"):
+            return self.forward_in_strips(x, spans)
         q, k, v = self.qkv_heads(x)
         s = self.spatial(q, k, v, x.shape[-2:])
         return self.project(self.join(s, x, None if self.fusion == "sequence" else self.channel(x)))
 
-    def forward_in_strips(self, x: Tensor) -> Tensor:
+    def forward_in_strips(self, x: Tensor, spans: list[tuple[int, int]]) -> Tensor:
         """The same global result, with no full-size intermediate: the peak of a 4K pass is the block's input.
 
         Linear attention needs only two sums over all pixels, so a first pass over strips of rows accumulates them,
@@ -118,8 +129,6 @@ class GlobalPerception(nn.Module):
         never holding the full-size q, k, v and attention output.
         """
         height, width = x.shape[-2:]
-        rows = max(1, self.strip_pixels // width)
-        spans = [(top, min(height, top + rows)) for top in range(0, height, rows)]
         kv_sum = k_sum = None
         for top, bottom in spans:
             _, k, v = self.strip_maps(x, top, bottom, 0)
@@ -173,13 +182,12 @@ class ConvGatedFFN(nn.Module):
         return self.project(F.gelu(a) * b)
 
     def forward(self, x: Tensor) -> Tensor:
-        height, width = x.shape[-2:]
-        if torch.is_grad_enabled() or height * width <= self.strip_pixels:
+        spans = strip_spans(x, self.strip_pixels)
+        if spans is None:
             return self.ffn(x)
-        rows = max(1, self.strip_pixels // width)
+        height = x.shape[-2]
         out = torch.empty_like(x)
-        for top in range(0, height, rows):
-            bottom = min(height, top + rows)
+        for top, bottom in spans:
             first, last = max(0, top - 1), min(height, bottom + 1)  # one-row halo for the 3x3 depthwise conv
             strip = self.ffn(x[..., first:last, :])
             out[..., top:bottom, :] = strip[..., top - first : top - first + bottom - top, :]
