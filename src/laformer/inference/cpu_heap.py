@@ -2,10 +2,11 @@
 
 glibc serves every block above 32 MiB with fresh ``mmap`` pages and unmaps them on free, so each activation of a
 large image is page-faulted and zeroed by the kernel anew, layer after layer. Keeping freed blocks in the heap
-avoids that: a tiny model's 3840 x 2160 pass took 32.6 s instead of 47.7 s on a 2-core Xeon (system time 6 s
-instead of 31 s), and 41.9 s instead of 76.9 s on a 2-core EPYC. It costs memory, because the heap fragments:
-the Xeon pass peaked at 6.5 GiB instead of 4.0 GiB (x1.6). So reuse is switched on for a pass only where the
-estimated peak, with that margin, fits in the memory available; glibc's defaults come back afterwards and the kept memory is handed back to the system.
+avoids that: a tiny model's 3840 x 2160 pass took 32.6 s instead of 47.7 s on a 2-core Xeon (system time 6 s instead
+of 31 s), and 41.9 s instead of 76.9 s on a 2-core EPYC. It costs memory, because the heap fragments: the Xeon pass
+peaked at 6.5 GiB instead of 4.0 GiB (x1.6). So reuse is switched on for a pass only where the estimated peak, with
+that margin, fits in the memory available; glibc's defaults come back afterwards and the kept memory is handed back
+to the system.
 """
 
 from __future__ import annotations
