@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all
-from laformer.inference.checkpoint import load_checkpoint
+from laformer.inference.checkpoint import load_checkpoint, net_state_dict, network_from_checkpoint
 from laformer.runs import config_dir, register_resolvers, write_summary
 from laformer.training.callbacks import StoreNetConfig
 
@@ -51,10 +51,14 @@ def print_table(results: dict[str, dict[str, float]]) -> None:
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     start = time.perf_counter()
     run_dir = Path(cfg.paths.output_dir)
-    checkpoint = load_checkpoint(cfg.ckpt_path)
-    net_config = checkpoint.get(StoreNetConfig.KEY) or OmegaConf.to_container(cfg.model, resolve=True)
-    module = hydra.utils.instantiate(cfg.module, net=hydra.utils.instantiate(net_config))
-    module.load_state_dict(checkpoint["state_dict"])
+    checkpoint = load_checkpoint(cfg.ckpt_path)  # weights-only: the file may come from someone else
+    if checkpoint.get(StoreNetConfig.KEY):
+        net, net_config = network_from_checkpoint(checkpoint, source=str(cfg.ckpt_path))
+    else:  # an older checkpoint: the network comes from this run's own `model` config
+        net_config = OmegaConf.to_container(cfg.model, resolve=True)
+        net = hydra.utils.instantiate(net_config)
+        net.load_state_dict(net_state_dict(checkpoint, str(cfg.ckpt_path)))
+    module = hydra.utils.instantiate(cfg.module, net=net)
     if cfg.get("save_images"):
         module.image_dir = str(run_dir / "images")
     datamodule = hydra.utils.instantiate(cfg.data)

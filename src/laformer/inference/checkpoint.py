@@ -1,33 +1,65 @@
-"""Rebuild the restoration network from a ``laformer-train`` checkpoint alone.
+"""Rebuild a restoration network from a file someone gives us, treating the file as data, never as code.
 
 Every checkpoint written by ``laformer-train`` carries the network's config beside its weights (the
-``StoreNetConfig`` callback), so restoring, exporting or evaluating needs only the checkpoint path.
+``StoreNetConfig`` callback), so restoring, exporting or evaluating needs only the checkpoint path. Such files
+travel between people, so they are read with ``torch.load(weights_only=True)`` (tensors and plain containers,
+no arbitrary unpickling) and the stored config is built through :func:`laformer.models.build_network`, which
+knows only the registered model families. Resuming a run from its own folder keeps Lightning's loader.
 """
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
 from torch import nn
 
+from laformer.models.registry import NetworkConfigError, build_network
 from laformer.training.callbacks import StoreNetConfig
 
 NET_PREFIX = "net."  # RestorationModule keeps the network as ``self.net``
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot rebuild the network; the message says why and what to do."""
+    """A checkpoint that cannot rebuild the network; the message names the file, says why and what to do."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict, on the CPU."""
+    """The checkpoint dict, on the CPU, loaded weights-only; corrupt, truncated or code-carrying files raise
+    :class:`CheckpointError` with one line naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; pass a checkpoint file (a run's checkpoints/last.ckpt)")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path} (pass the path of a run's checkpoints/last.ckpt)")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            raise CheckpointError(
+                f"{path} holds pickled Python objects besides tensors and plain values, and loading them could run "
+                "code, so it is refused. If you trust its author, ask for a file re-saved with "
+                "torch.save({'state_dict': ..., 'laformer_net_config': ...}) or a laformer-export safetensors folder"
+            ) from None
+        reason = _first_line(exc)
+        raise CheckpointError(f"{path} is corrupt ({reason}); copy it again or use another checkpoint") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        size = path.stat().st_size
+        raise CheckpointError(
+            f"{path} ({size:,} bytes) is truncated or not a PyTorch checkpoint ({_first_line(exc)}); copy it again "
+            "in full (an interrupted download or sync leaves such files) or use another checkpoint"
+        ) from None
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, not a checkpoint dict")
+    return checkpoint
 
 
 def stored_net_config(checkpoint: dict[str, Any], source: str = "the checkpoint") -> dict[str, Any]:
@@ -38,22 +70,36 @@ def stored_net_config(checkpoint: dict[str, Any], source: str = "the checkpoint"
             f"{source} holds no network config (key {StoreNetConfig.KEY!r}): it was not written by laformer-train; "
             "retrain, or load the weights into a network you build yourself"
         )
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{source}: its network config is a {type(config).__name__}, not a mapping")
     return dict(config)
 
 
-def net_state_dict(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+def net_state_dict(checkpoint: dict[str, Any], source: str = "the checkpoint") -> dict[str, torch.Tensor]:
     """The network's weights: the ``net.`` entries of a Lightning checkpoint's ``state_dict``."""
     state = checkpoint.get("state_dict", checkpoint)
     net_state = {k[len(NET_PREFIX) :]: v for k, v in state.items() if k.startswith(NET_PREFIX)}
     if not net_state:
-        raise CheckpointError("the checkpoint's state_dict has no 'net.*' weights; is it a laformer-train checkpoint?")
+        raise CheckpointError(f"{source}: its state_dict has no 'net.*' weights; is it a laformer-train checkpoint?")
     return net_state
+
+
+def network_from_checkpoint(checkpoint: dict[str, Any], source: str) -> tuple[nn.Module, dict[str, Any]]:
+    """``(network in eval mode, its config)`` from a loaded checkpoint dict; only registered families."""
+    config = stored_net_config(checkpoint, source=source)
+    try:
+        net = build_network(config, source=source)
+    except NetworkConfigError as exc:
+        raise CheckpointError(str(exc)) from None
+    except TypeError as exc:  # a registered family given arguments it does not take
+        raise CheckpointError(f"{source}: its network config does not fit {config.get('_target_')}: {exc}") from None
+    try:
+        net.load_state_dict(net_state_dict(checkpoint, source))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source}: weights do not fit the stored network config ({_first_line(exc)})") from None
+    return net.eval(), config
 
 
 def load_network(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """``(network in eval mode on the CPU, its config)`` from a checkpoint path."""
-    checkpoint = load_checkpoint(path)
-    config = stored_net_config(checkpoint, source=str(path))
-    net: nn.Module = hydra.utils.instantiate(config)
-    net.load_state_dict(net_state_dict(checkpoint))
-    return net.eval(), config
+    return network_from_checkpoint(load_checkpoint(path), source=str(path))

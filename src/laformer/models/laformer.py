@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from laformer.models.blocks import LAformerBlock
+from laformer.models.registry import NetworkInfo
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"width": 16, "blocks": (1, 2, 2, 2), "refinement": 1, "heads": (1, 2, 4, 8)},
@@ -92,6 +93,7 @@ class LAformer(nn.Module):
             raise ValueError(f"blocks and heads need {LEVELS} entries each, got {list(blocks)} and {list(heads)}")
         self.in_channels, self.out_channels, self.attention = in_channels, out_channels, attention
         self.width = width
+        self.preset: str | None = None
         widths = [width * 2**i for i in range(LEVELS)]
 
         def stage(level: int, depth: int) -> nn.Sequential:
@@ -130,7 +132,20 @@ class LAformer(nn.Module):
         except KeyError:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        return cls(**{**preset, "attention": attention, **overrides})
+        net = cls(**{**preset, "attention": attention, **overrides})
+        net.preset = name
+        return net
+
+    @property
+    def info(self) -> NetworkInfo:
+        return NetworkInfo(
+            family="laformer",
+            in_channels=self.in_channels,
+            out_channels=self.out_channels,
+            size_multiple=SIZE_MULTIPLE,
+            preset=self.preset,
+            attention=self.attention,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, H, W) in [0, 1] -> restored (B, C_out, H, W); any H and W."""
