@@ -57,14 +57,13 @@ def test_restores_folder_and_file_keeping_size_depth_and_reporting_failures(
     code = main([str(inputs["png8"].parent), str(inputs["tiff16"]), "-o", str(out), "--ckpt", str(trained_ckpt)])
     err = capsys.readouterr().err
     assert code == 1  # some inputs failed
-    for key in ("png8", "png16", "jpg", "tiff16"):
+    for key in ("png8", "png16", "jpg", "tiff16", "gray"):
         source, target = read_array(inputs[key]), read_array(out / inputs[key].name)
         assert target.shape == source.shape, key
         assert target.dtype == source.dtype, key  # 16 bit in, 16 bit out
     assert not (out / inputs["corrupt"].name).exists()
     assert "e_broken.png" in err and "cannot decode" in err
-    assert "d_gray.png is grayscale (1 channel) but the model restores RGB (3 channels)" in err
-    assert "4 restored, 0 skipped (output exists), 2 failed" in err
+    assert "5 restored, 0 skipped (output exists), 1 failed" in err
     assert not list(out.glob(".*partial*"))
 
 
@@ -151,3 +150,25 @@ def test_grayscale_model_restores_16bit_grayscale(tmp_path: Path, inputs: dict[s
     restored = read_array(out / "g16.tif")
     assert restored.shape == (35, 50) and restored.dtype == np.uint16
     assert "a_rgb8.png is RGB (3 channels) but the model restores grayscale (1 channel)" in capsys.readouterr().err
+
+
+def test_grey_photo_through_an_rgb_model_is_restored_as_grey_rgb(
+    tmp_path: Path, inputs: dict[str, Path], trained_ckpt: Path
+) -> None:
+    """The grey file comes back grey, and equals the luma of restoring the same pixels as grey RGB."""
+    import torch
+
+    from laformer.data.io import array_to_tensor, tensor_to_array
+    from laformer.inference import restore_image
+    from laformer.inference.checkpoint import load_network
+
+    out = tmp_path / "out"
+    assert main([str(inputs["gray"]), "-o", str(out), "--ckpt", str(trained_ckpt), "--device", "cpu"]) == 0
+    written = read_array(out / inputs["gray"].name)
+    grey = read_array(inputs["gray"])
+    assert written.shape == grey.shape == (32, 32) and written.dtype == np.uint8
+    net, _ = load_network(trained_ckpt)
+    rgb = restore_image(net, array_to_tensor(grey).expand(3, -1, -1))
+    luma = (rgb * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+    assert np.abs(written.astype(int) - tensor_to_array(luma).astype(int)).max() <= 1
+    assert not np.array_equal(written, grey)  # it was restored, not copied

@@ -15,13 +15,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from laformer.data.io import ImageReadError, array_to_tensor, is_image_file, read_array, write_image
+from laformer.data.io import ImageReadError, is_image_file, read_array, write_array
 from laformer.inference.checkpoint import load_network
 from laformer.inference.restore import (
     DEVICES,
@@ -30,12 +29,11 @@ from laformer.inference.restore import (
     is_out_of_memory,
     pick_device,
     prepare_network,
-    restore_image,
+    restore_array,
 )
 from laformer.models.laformer import SIZE_MULTIPLE
 
 DEFAULT_OVERLAP = 32
-CHANNEL_NAMES = {1: "grayscale (1 channel)", 3: "RGB (3 channels)"}
 
 
 @dataclass
@@ -80,19 +78,10 @@ def restore_file(source: Path, target: Path, net: torch.nn.Module, args: argpars
     """Read, restore and write one image; raises with a message naming the problem."""
     if not is_image_file(source):
         raise ImageReadError(f"{source}: not a PNG, JPEG, TIFF or BMP file")
-    array = read_array(source)
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    if channels != net.in_channels:
-        raise ValueError(
-            f"{source} is {CHANNEL_NAMES.get(channels, f'{channels} channels')} but the model restores "
-            f"{CHANNEL_NAMES.get(net.in_channels, f'{net.in_channels} channels')}; convert the image or use a "
-            "model trained for it"
-        )
-    depth = 16 if array.dtype == np.uint16 else 8
-    image = array_to_tensor(array)
-    restored = restore_image(
+    restored = restore_array(
         net,
-        image,
+        read_array(source),
+        source=str(source),
         tile=args.tile,
         overlap=args.tile_overlap,
         precision=args.precision,
@@ -102,7 +91,7 @@ def restore_file(source: Path, target: Path, net: torch.nn.Module, args: argpars
     # Write beside the target and rename, so an interrupted run leaves no half-written output.
     partial = target.with_name(f".{target.stem}.partial{target.suffix}")
     try:
-        write_image(partial, restored, bit_depth=depth)
+        write_array(partial, restored)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)

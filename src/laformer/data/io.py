@@ -94,9 +94,14 @@ def tensor_to_array(image: Tensor, bit_depth: int = 8) -> np.ndarray:
 
 def write_image(path: str | Path, image: Tensor, bit_depth: int = 8) -> None:
     """Write C x H x W in [0, 1]; the extension picks the format (16 bit needs PNG or TIFF)."""
+    write_array(path, tensor_to_array(image, bit_depth))
+
+
+def write_array(path: str | Path, array: np.ndarray) -> None:
+    """Write H x W (x 3, RGB) uint8 or uint16 pixels; the extension picks the format."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    array = tensor_to_array(image, bit_depth)
+    bit_depth = 16 if array.dtype == np.uint16 else 8
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(path.suffix.lower() or ".png", array)

@@ -9,17 +9,21 @@ from __future__ import annotations
 import contextlib
 import functools
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from laformer.data.io import array_to_tensor, tensor_to_array
 from laformer.inference.cpu_heap import estimate_forward_bytes, reuse_freed_memory
 from laformer.inference.ensemble import self_ensemble as ensemble_x8
 from laformer.inference.tiling import tiled_forward
 from laformer.models.laformer import SIZE_MULTIPLE
+from laformer.models.registry import network_info
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # How allocators word running out of memory when they raise a plain RuntimeError instead of an OOM type.
+CHANNEL_NAMES = {1: "grayscale (1 channel)", 3: "RGB (3 channels)"}
 OOM_MARKERS = ("out of memory", "can't allocate", "cannot allocate", "failed to allocate", "bad_alloc")
 
 
@@ -124,3 +128,32 @@ def restore_image(
             y = tiled_forward(restore, x, tile, overlap, SIZE_MULTIPLE, tile_batch, out_channels)
     y = y.float().clamp_(0, 1).cpu()
     return y[0] if single else y
+
+
+class ChannelMismatchError(ValueError):
+    """An image whose channels the network cannot take (an RGB photo for a grayscale model)."""
+
+
+def restore_array(net: nn.Module, array: np.ndarray, source: str = "the image", **options) -> np.ndarray:
+    """Restore pixels as read from a file (H x W or H x W x C, uint8 or uint16) into the same shape and dtype.
+
+    A grayscale image given to an RGB model is restored as grey RGB and written back as grey (BT.601 luma of
+    the result, the same weights ``read_image`` uses), because that is what a user with a grey scan expects.
+    ``options`` are those of :func:`restore_image`.
+    """
+    in_channels = network_info(net).in_channels
+    image = array_to_tensor(array)
+    channels = image.shape[0]
+    if channels == 1 and in_channels == 3:
+        image = image.expand(3, -1, -1)
+    elif channels != in_channels:
+        raise ChannelMismatchError(
+            f"{source} is {CHANNEL_NAMES.get(channels, f'{channels} channels')} but the model restores "
+            f"{CHANNEL_NAMES.get(in_channels, f'{in_channels} channels')}; convert the image or use a model "
+            "trained for it"
+        )
+    restored = restore_image(net, image, **options)
+    if channels == 1 and restored.shape[0] == 3:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+        restored = (restored * weights).sum(0, keepdim=True)
+    return tensor_to_array(restored, bit_depth=16 if array.dtype == np.uint16 else 8)
