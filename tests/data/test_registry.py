@@ -344,6 +344,25 @@ CASES = [
         ],
         target_size=(28, 40),
     ),
+    *(
+        Case(
+            f"sots-{long}-root-at-the-dataset-folder",
+            f"sots_{long}",
+            [
+                Entry(
+                    f"sots_{long}",
+                    "test",
+                    "original-folder",
+                    [
+                        (f"SOTS/{long}/hazy/{n}_1.png", f"SOTS/{long}/clear/{n}.png"),
+                        (f"SOTS/{long}/hazy/{n}_2.png", f"SOTS/{long}/clear/{n}.png"),
+                    ],
+                )
+            ],
+            root=f"SOTS/{long}",
+        )
+        for long, n in (("indoor", "1400"), ("outdoor", "0001"))
+    ),
     Case(
         "reside-its-dehazeformer",
         "reside_its",

@@ -373,6 +373,8 @@ SPECS: tuple[DatasetSpec, ...] = (
             layouts=(
                 Layout("original", {"test": Folders(f"SOTS/{long}/hazy", f"SOTS/{long}/clear", PrefixBefore())}),
                 Layout("original-sots", {"test": Folders(f"{long}/hazy", f"{long}/clear", PrefixBefore())}),
+                # data.root at SOTS/<indoor|outdoor> itself, the folder holding hazy/ and clear/
+                Layout("original-folder", {"test": Folders("hazy", "clear", PrefixBefore())}),
                 Layout("dehazeformer", {"test": Folders("test/hazy", "test/GT", PrefixBefore())}),
                 Layout("gunet", {"test": Folders("IN", "GT", PrefixBefore())}),
             ),
