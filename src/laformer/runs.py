@@ -88,4 +88,9 @@ class CollectSweepSummaries(HydraCallback):
     """Hydra callback: at the end of a multirun, gather every job's summary.json into one CSV."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        collect_sweep(config.hydra.sweep.dir)
+        table = collect_sweep(config.hydra.sweep.dir)
+        wandb_cfg = (config.get("logger") or {}).get("wandb")
+        if table is not None and wandb_cfg is not None:
+            from laformer.dashboards import log_sweep_table
+
+            log_sweep_table(config.hydra.sweep.dir, table, wandb_cfg)

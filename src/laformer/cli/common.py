@@ -6,9 +6,8 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger, WandbLogger
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 
 def instantiate_all(collection: DictConfig | None) -> list[Any]:
@@ -27,19 +26,6 @@ def hydra_choices() -> dict[str, str]:
 
 def hydra_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
-
-def group_wandb_by_sweep(cfg: DictConfig) -> None:
-    """In a multirun, every job's wandb run joins a group named after the sweep folder."""
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return
-    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
-    if wandb_cfg is not None:
-        from pathlib import Path
-
-        with open_dict(wandb_cfg):
-            wandb_cfg.group = wandb_cfg.get("group") or Path(HydraConfig.get().sweep.dir).name
-            wandb_cfg.name = ",".join(hydra_overrides()) or wandb_cfg.get("name")
 
 
 def finish_loggers(loggers: list[Logger]) -> None:

@@ -12,7 +12,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from laformer.cli.common import finish_loggers, group_wandb_by_sweep, hydra_choices, hydra_overrides, instantiate_all
+from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all
+from laformer.dashboards import log_run_config, prepare_wandb, run_keys
 from laformer.runs import config_dir, register_resolvers, write_summary
 from laformer.training.callbacks import StoreNetConfig, TrainingThroughput
 
@@ -32,17 +33,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.output_dir)
-    group_wandb_by_sweep(cfg)
 
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     module: L.LightningModule = hydra.utils.instantiate(cfg.module)
+    keys = run_keys(cfg, module.net)  # flat keys for dashboards and the sweep table
+    prepare_wandb(cfg, keys)
     net_config = OmegaConf.to_container(cfg.model, resolve=True)
     throughput = TrainingThroughput()
     callbacks = [*instantiate_all(cfg.get("callbacks")), StoreNetConfig(net_config), throughput]
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_run_config(loggers, cfg, keys)
 
     test_metrics: dict[str, float] = {}
     try:
@@ -60,6 +61,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
     summary = {
+        **keys,
         "task": "train",
         "model": hydra_choices().get("model", net_config.get("name")),
         "attention": net_config.get("attention"),
