@@ -32,7 +32,12 @@ class LayerNorm2d(nn.Module):
         self.norm = nn.LayerNorm(channels, eps=eps)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        # Back in the input's memory format: the bare permute is a channels-last view, which sent the branch's
+        # convolutions down their channels-last path and gave depthwise weights channels-last gradient strides
+        # (DDP warned "Grad strides do not match bucket view strides"). Channels-last input stays so: no copy.
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        out = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return out.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 class ChannelAttention(nn.Module):
