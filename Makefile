@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==$(TORCH_VERSION)
 	$(BIN)/pip install -q -e ".[dev]"
+	# The peer networks' tests need spandrel (+ the extra arches). Without --no-deps pip would pull a torchvision,
+	# and with it a CUDA torch in place of the pinned one; spandrel runs here without torchvision (models/peers.py).
+	$(BIN)/pip install -q --no-deps "spandrel>=0.4.2,<0.5" "spandrel-extra-arches>=0.2,<0.3"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -1,10 +1,12 @@
-"""Parameters and MACs of every LAformer preset and attention variant, as a markdown table.
+"""Parameters and MACs of every LAformer preset and attention variant (and of peer networks), as markdown tables.
 
 Counting runs on the meta device (``laformer.models.complexity``), so it needs neither memory nor time even
 for quadratic softmax attention at large sizes.
 
     python experiments/model_complexity.py                      # 256 x 256
     python experiments/model_complexity.py --size 512 --out experiments/model_complexity_512.md
+    python experiments/model_complexity.py --models all         # + every peer family at base and small (spandrel)
+    python experiments/model_complexity.py --models nafnet:base,restormer:base
 """
 
 from __future__ import annotations
@@ -44,6 +46,44 @@ def measure(presets: list[str], attentions: list[str], height: int, width: int) 
     return rows
 
 
+def expand_models(text: str) -> list[str]:
+    """``all`` -> every peer family at ``base`` and ``small``; otherwise the comma-separated FAMILY:PRESET names."""
+    if text.strip() == "all":
+        from laformer.models.peers import FAMILIES
+
+        return [f"{name}:{preset}" for name in FAMILIES for preset in ("base", "small")]
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def measure_peers(models: list[str], height: int, width: int) -> list[dict]:
+    from laformer.models.peers import build_peer
+
+    rows = []
+    for name in models:
+        family, _, preset = name.partition(":")
+        model = build_peer(family, preset or "base")
+        rows.append(
+            {
+                "network": family,
+                "preset": preset or "base",
+                "params_m": count_parameters(model) / 1e6,
+                "macs_g": count_macs(model, height, width) / 1e9,
+            }
+        )
+    return rows
+
+
+def render_peers(rows: list[dict], height: int, width: int) -> str:
+    lines = [
+        f"## Peer networks at {width} x {height} (W x H) (laformer.models.peers, spandrel's classes)",
+        "",
+        "| network | preset | params (M) | MACs (G) |",
+        "|---|---|---:|---:|",
+    ]
+    lines += [f"| {r['network']} | {r['preset']} | {r['params_m']:.2f} | {r['macs_g']:.2f} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def render(rows: list[dict], height: int, width: int) -> str:
     lines = [
         f"# LAformer complexity at {width} x {height} (W x H), 1 x 3 input",
@@ -75,12 +115,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", default="256", help="square side (256) or WxH (3840x2160); default 256")
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets")
     parser.add_argument("--attention", default=",".join(ATTENTIONS), help="comma-separated attention variants")
+    parser.add_argument(
+        "--models", default="", help="peer networks as FAMILY:PRESET,... or 'all' (every family at base and small)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     args = parser.parse_args(argv)
 
     height, width = parse_size(args.size)
     rows = measure(args.presets.split(","), args.attention.split(","), height, width)
     table = render(rows, height, width)
+    if models := expand_models(args.models):
+        table += "\n" + render_peers(measure_peers(models, height, width), height, width)
     print(table, end="")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,12 @@ HERE = Path(__file__).resolve().parent
 RESTORE_A_PHOTO = [
     new_markdown_cell(
         "# Restore a photo\n\n"
-        "Load a trained LAformer, add Gaussian noise to a photo bundled with scikit-image, restore it, and compare "
+        "Load a trained network, add Gaussian noise to a photo bundled with scikit-image, restore it, and compare "
         "noisy, restored and clean images.\n\n"
         "Set `LAFORMER_CKPT` (or `CKPT` below) to a checkpoint written by `laformer-train`, e.g. "
-        "`outputs/demo/runs/<run>/checkpoints/last.ckpt`. Without one, the notebook first trains the demo's tiny "
+        "`outputs/demo/runs/<run>/checkpoints/last.ckpt`, of a LAformer or of any peer network the suite trains "
+        "(`model=nafnet`, ...), or to a published NAFNet / SwinIR / Restormer / DRUNet / DnCNN `.pth` as its "
+        "authors release it (recognised through spandrel). Without one, the notebook first trains the demo's tiny "
         "RELA model for a few dozen steps through the suite's own `train()` (about two minutes on a CPU). Such a "
         "short run restores far less than the full demo: it shows the workflow, not the model's quality. "
         "No download is needed either way."
@@ -71,7 +73,7 @@ RESTORE_A_PHOTO = [
         "## Restore a held-out photo\n\n"
         "`chelsea` is one of the demo's validation photos: the model never trained on it. The network rebuilds "
         "itself from the config stored inside the checkpoint, and takes the whole photo in one pass "
-        "(any size; it pads to a multiple of 8 and crops back)."
+        "(any size; it pads to its size multiple, `net.info.size_multiple`, and crops back)."
     ),
     new_code_cell(
         "net, net_config = load_network(CKPT)\n"

@@ -1,4 +1,9 @@
-"""Forward latency and peak memory of LAformer presets and attention variants across resolutions.
+"""Forward latency and peak memory of LAformer presets and attention variants, and of peer networks, across
+resolutions.
+
+``--presets`` names LAformer presets (each run with every ``--attention``); ``--models`` names peer networks as
+``FAMILY:PRESET`` (``nafnet:small``, ``restormer:base``, ...; ``laformer.models.peers``, needs spandrel), which
+appear in the table with that name as their preset and ``-`` as their attention.
 
 Every (preset, attention, size) runs in a fresh subprocess (this script re-invoked with a hidden
 ``--worker`` flag), so one measurement's peak memory cannot pollute the next. In the worker:
@@ -30,6 +35,8 @@ the scaling ratios (each size over the one below) are printed and written beside
     python experiments/efficiency/benchmark.py --presets tiny base --attention rela linear softmax \\
         --sizes 256 512 1024 2048 3840x2160 --csv experiments/efficiency/results_cpu.csv --plot
     python experiments/efficiency/benchmark.py --device cuda --precision bf16 --sizes 512 1024 2048 3840x2160
+    python experiments/efficiency/benchmark.py --presets base --attention rela --models nafnet:base restormer:base \
+        --sizes 256 512 --csv experiments/efficiency/results_peers_cpu.csv
 """
 
 from __future__ import annotations
@@ -58,6 +65,19 @@ RESULT_PREFIX = "BENCHMARK_RESULT "
 DEFAULT_DIR = Path(__file__).resolve().parent
 DEFAULT_SIZES = ("256", "512", "1024", "2048", "3840x2160")
 RESUMABLE = ("ok", "oom", "timeout")
+PEER_ATTENTION = "-"  # the attention column of peer networks
+
+
+def build_model(preset: str, attention: str):
+    """A LAformer preset with ``attention``, or a peer network named ``FAMILY:PRESET`` (attention ignored)."""
+    if ":" in preset:
+        from laformer.models.peers import build_peer
+
+        family, size = preset.split(":", 1)
+        return build_peer(family, size)
+    from laformer.models import LAformer
+
+    return LAformer.from_preset(preset, attention=attention)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -143,7 +163,7 @@ def run_worker(spec: dict) -> dict:
 
     import torch
 
-    from laformer.models import LAformer
+    from laformer.models import network_info
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -152,7 +172,8 @@ def run_worker(spec: dict) -> dict:
     result: dict = {"threads": torch.get_num_threads()}
     try:
         torch.manual_seed(0)
-        model = LAformer.from_preset(spec["preset"], attention=spec["attention"]).eval().to(device)
+        model = build_model(spec["preset"], spec["attention"]).eval().to(device)
+        channels = network_info(model).in_channels
         memory_format = torch.channels_last if spec.get("channels_last") else torch.contiguous_format
         model = model.to(memory_format=memory_format)
         if cuda:
@@ -163,7 +184,8 @@ def run_worker(spec: dict) -> dict:
             gc.collect()
             result["rss_reset"] = _reset_peak_rss()
             baseline = _maxrss_mb()  # the current RSS when the reset worked, else the high-water mark so far
-        x = torch.rand(1, 3, spec["height"], spec["width"], device=device).contiguous(memory_format=memory_format)
+        x = torch.rand(1, channels, spec["height"], spec["width"], device=device)
+        x = x.contiguous(memory_format=memory_format)
         autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec["precision"] == "bf16")
 
         def forward() -> float:
@@ -209,12 +231,11 @@ def run_worker(spec: dict) -> dict:
 
 
 def _count(preset: str, attention: str, width: int, height: int, cache: dict) -> tuple[float, float]:
-    from laformer.models import LAformer
     from laformer.models.complexity import count_macs, count_parameters
 
     key = (preset, attention, width, height)
     if key not in cache:
-        model = LAformer.from_preset(preset, attention=attention)
+        model = build_model(preset, attention)
         cache[key] = (count_parameters(model) / 1e6, count_macs(model, height, width) / 1e9)
     return cache[key]
 
@@ -420,9 +441,16 @@ def _split(values: list[str]) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Forward latency and peak memory of LAformer, one fresh process per measurement."
+        description="Forward latency and peak memory of LAformer (and peer networks), one fresh process per "
+        "measurement."
     )
-    parser.add_argument("--presets", nargs="+", default=["tiny", "base"], help="presets (tiny small base)")
+    parser.add_argument("--presets", nargs="+", default=["tiny", "base"], help="LAformer presets (tiny small base)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=[],
+        help="peer networks as FAMILY:PRESET, e.g. nafnet:small swinir:base restormer:base drunet:small dncnn:base",
+    )
     parser.add_argument("--attention", nargs="+", default=["rela", "linear", "softmax"], help="attention variants")
     parser.add_argument(
         "--sizes",
@@ -518,11 +546,13 @@ def main(argv: list[str] | None = None) -> None:
         args.max_mem_gb = round(cuda_gb or _physical_memory_gb(), 1)
     csv_path = args.csv or DEFAULT_DIR / f"results_{args.device}.csv"
     presets, attentions = _split(args.presets), _split(args.attention)
+    # (preset, attention) pairs: every LAformer preset with every attention, then each peer network once
+    pairs = [(p, a) for p in presets for a in attentions] + [(m, PEER_ATTENTION) for m in _split(args.models)]
     sizes = sorted((parse_size(s) for s in _split(args.sizes)), key=lambda wh: wh[0] * wh[1])
 
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
     header = (
-        f"# LAformer forward benchmark: device {args.device} ({device_name}, {os.cpu_count()} cores), "
+        f"# Forward benchmark: device {args.device} ({device_name}, {os.cpu_count()} cores), "
         f"torch {torch.__version__}, {args.precision}, batch 1, median of {args.repeats} after {args.warmup} "
         f"warmup, timeout {args.timeout:g} s, max mem {args.max_mem_gb:g} GiB, OMP_WAIT_POLICY "
         f"{args.omp_wait_policy}, malloc {args.malloc}, {args.memory_format}"
@@ -533,7 +563,7 @@ def main(argv: list[str] | None = None) -> None:
     done: dict[tuple, Row] = {}
     others: list[Row] = []  # earlier rows outside this run's grid: kept in the CSV as they are
     if args.resume and csv_path.exists():
-        grid = {(p, a, size_label(w, h)) for p in presets for a in attentions for w, h in sizes}
+        grid = {(p, a, size_label(w, h)) for p, a in pairs for w, h in sizes}
         for old in read_csv(csv_path):
             same_setting = (old.precision, old.device) == (args.precision, args.device)
             if not same_setting or (old.preset, old.attention, old.size) not in grid:
@@ -541,49 +571,48 @@ def main(argv: list[str] | None = None) -> None:
             elif old.status in RESUMABLE:
                 done[(old.preset, old.attention, old.size)] = old
         print(f"resuming: {len(done)} measurements kept from {csv_path}", flush=True)
-    for preset in presets:
-        for attention in attentions:
-            failed = None
-            reference: Row | None = None  # the largest size measured so far for this pair
-            for width, height in sizes:
-                row = Row(
-                    preset=preset,
-                    attention=attention,
-                    size=size_label(width, height),
-                    width=width,
-                    height=height,
-                    pixels=width * height,
-                    precision=args.precision,
-                    device=args.device,
-                )
-                row.params_m, row.macs_g = _count(preset, attention, width, height, cache)
-                if attention == "softmax" and plan(row, reference, args):
-                    pass  # recorded as skipped (quadratic), with an estimate
-                elif failed is not None:
-                    row.status, row.note = "skipped", f"a smaller size ended in {failed}"
-                elif (preset, attention, row.size) in done:
-                    row = done[(preset, attention, row.size)]
-                    if row.status in ("oom", "timeout"):
-                        failed = row.status
-                elif plan(row, reference, args):
+    for preset, attention in pairs:
+        failed = None
+        reference: Row | None = None  # the largest size measured so far for this pair
+        for width, height in sizes:
+            row = Row(
+                preset=preset,
+                attention=attention,
+                size=size_label(width, height),
+                width=width,
+                height=height,
+                pixels=width * height,
+                precision=args.precision,
+                device=args.device,
+            )
+            row.params_m, row.macs_g = _count(preset, attention, width, height, cache)
+            if attention == "softmax" and plan(row, reference, args):
+                pass  # recorded as skipped (quadratic), with an estimate
+            elif failed is not None:
+                row.status, row.note = "skipped", f"a smaller size ended in {failed}"
+            elif (preset, attention, row.size) in done:
+                row = done[(preset, attention, row.size)]
+                if row.status in ("oom", "timeout"):
                     failed = row.status
-                else:
-                    measure(row, args)
-                    if row.status in ("oom", "timeout"):
-                        failed = row.status
-                if row.status == "ok":
-                    reference = row
-                rows.append(row)
-                write_csv(others + rows, csv_path)  # partial results survive an interrupted run
-                estimated = "" if row.est_time_s is None else f" est. time {row.est_time_s:.0f} s,"
-                estimated += "" if row.est_peak_mem_mb is None else f" est. peak {row.est_peak_mem_mb:.0f} MiB,"
-                print(
-                    f"  {preset:5s} {attention:8s} {row.size:>9s}: {row.status:8s} "
-                    f"time {_fmt(row.time_median_s, '.3f')} s, peak {_fmt(row.peak_mem_mb, '.0f')} MiB, "
-                    f"delta {_fmt(row.delta_mem_mb, '.0f')} MiB, wall {_fmt(row.wall_s, '.1f')} s,{estimated} "
-                    f"{row.note}".rstrip(" ,"),
-                    flush=True,
-                )
+            elif plan(row, reference, args):
+                failed = row.status
+            else:
+                measure(row, args)
+                if row.status in ("oom", "timeout"):
+                    failed = row.status
+            if row.status == "ok":
+                reference = row
+            rows.append(row)
+            write_csv(others + rows, csv_path)  # partial results survive an interrupted run
+            estimated = "" if row.est_time_s is None else f" est. time {row.est_time_s:.0f} s,"
+            estimated += "" if row.est_peak_mem_mb is None else f" est. peak {row.est_peak_mem_mb:.0f} MiB,"
+            print(
+                f"  {preset:5s} {attention:8s} {row.size:>9s}: {row.status:8s} "
+                f"time {_fmt(row.time_median_s, '.3f')} s, peak {_fmt(row.peak_mem_mb, '.0f')} MiB, "
+                f"delta {_fmt(row.delta_mem_mb, '.0f')} MiB, wall {_fmt(row.wall_s, '.1f')} s,{estimated} "
+                f"{row.note}".rstrip(" ,"),
+                flush=True,
+            )
 
     report_path = csv_path.with_suffix(".md")
     print()

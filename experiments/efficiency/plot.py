@@ -81,7 +81,7 @@ def plot_results(csv_path: str | Path, png_path: str | Path | None = None) -> Pa
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"LAformer forward pass: {csv_path.name} (hollow: estimated, not run)")
+    fig.suptitle(f"Forward pass: {csv_path.name} (hollow: estimated, not run)")
     fig.tight_layout()
     fig.savefig(png_path, dpi=120)
     plt.close(fig)

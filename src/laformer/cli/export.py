@@ -1,10 +1,18 @@
-"""``laformer-export --ckpt CHECKPOINT --format onnx [-o model.onnx]``: a deployable model with dynamic H and W.
+"""``laformer-export --ckpt CHECKPOINT --format onnx|safetensors [-o OUT]``: a model to deploy or to share.
+
+``safetensors`` writes a folder in the Hugging Face Hub layout (``model.safetensors``, ``config.json``, a model
+card with the run's training summary), which ``laformer-restore --model FOLDER``, ``load_network`` and
+``LAformer.from_pretrained`` read offline and ``huggingface_hub`` can upload as is.
 
 The ONNX graph comes from the TorchScript-based exporter, traced on an input whose sides are not multiples
 of 8: the network pads its input to a multiple of 8 with shape-dependent Python code, and tracing records
 that padding as shape arithmetic, so the graph takes any height and width of at least 8 pixels. (The
 torch.export-based exporter specialises that branch instead: its graph then fails on sizes the example
 did not share.) ``--check`` runs the exported model in onnxruntime at two sizes against PyTorch.
+
+Peer networks (NAFNet, SwinIR, Restormer, DRUNet, DnCNN through ``laformer.models.peers``) export the same way,
+traced at sides that are not multiples of their own size multiple; a network whose ``NetworkInfo`` names an
+``export_blocker`` is refused with that reason.
 """
 
 from __future__ import annotations
@@ -18,21 +26,43 @@ import torch
 from torch import nn
 
 from laformer.inference.checkpoint import load_network
+from laformer.inference.model_folder import load_model_folder, run_summary_for, save_model_folder
 from laformer.models.laformer import SIZE_MULTIPLE
+from laformer.models.registry import network_info
 
-FORMATS = ("onnx",)
+FORMATS = ("onnx", "safetensors")
 # Example sides for tracing: not multiples of SIZE_MULTIPLE (see the module docstring), small to trace fast.
 TRACE_SIZE = (4 * SIZE_MULTIPLE + 3, 5 * SIZE_MULTIPLE + 5)
 MIN_SIDE = SIZE_MULTIPLE  # the traced reflect padding needs each side longer than the pad (at most 7)
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 
 
+class ExportError(ValueError):
+    """A network that cannot be exported in the asked format; the message names the network and why."""
+
+
+def trace_size(net: nn.Module) -> tuple[int, int]:
+    """Example sides that are not multiples of the network's size multiple (so its padding is traced)."""
+    multiple = max(network_info(net).size_multiple, SIZE_MULTIPLE)
+    return 4 * multiple + 3, 5 * multiple + 5
+
+
+def min_side(net: nn.Module) -> int:
+    """The smallest side the traced graph takes: the reflect padding needs each side longer than the pad."""
+    return max(network_info(net).size_multiple, 1)
+
+
 def export_onnx(net: nn.Module, path: str | Path, opset: int = 17) -> Path:
     """Write ``net`` as ONNX with dynamic batch, height and width; returns the path."""
+    info = network_info(net)
+    if info.export_blocker:
+        raise ExportError(
+            f"{info.family} cannot be exported to ONNX with dynamic height and width: {info.export_blocker}"
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    channels = getattr(net, "in_channels", 3)
-    example = torch.rand(1, channels, *TRACE_SIZE, generator=torch.Generator().manual_seed(0))
+    channels = info.in_channels
+    example = torch.rand(1, channels, *trace_size(net), generator=torch.Generator().manual_seed(0))
     axes = {0: "batch", 2: "height", 3: "width"}
     with warnings.catch_warnings():
         # The tracer warns that shape comparisons become constants: the pad branch and mode are meant to.
@@ -56,7 +86,7 @@ def check_onnx(net: nn.Module, path: str | Path, sizes: tuple[tuple[int, int], .
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    channels = getattr(net, "in_channels", 3)
+    channels = network_info(net).in_channels
     worst = 0.0
     generator = torch.Generator().manual_seed(1)
     for height, width in sizes:
@@ -68,15 +98,50 @@ def check_onnx(net: nn.Module, path: str | Path, sizes: tuple[tuple[int, int], .
     return worst
 
 
+def max_difference(a: nn.Module, b: nn.Module, sizes: tuple[tuple[int, int], ...] = ((40, 56), (64, 48))) -> float:
+    """Largest absolute difference between two networks' outputs on random inputs of ``sizes``."""
+    channels = network_info(a).in_channels
+    generator = torch.Generator().manual_seed(1)
+    worst = 0.0
+    with torch.inference_mode():
+        for height, width in sizes:
+            x = torch.rand(1, channels, height, width, generator=generator)
+            worst = max(worst, float((a(x) - b(x)).abs().max()))
+    return worst
+
+
+def export_folder(net: nn.Module, config: dict, args: argparse.Namespace) -> int:
+    """The Hub-layout folder; refuses to write into a non-empty folder that is not a model folder."""
+    output = args.output or args.ckpt.with_name(f"{args.ckpt.stem}_model")
+    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / "config.json").exists())):
+        print(f"laformer-export: error: {output} exists and is not a model folder; choose another -o", file=sys.stderr)
+        return 2
+    summary = run_summary_for(args.ckpt) if args.ckpt.is_file() else None
+    save_model_folder(net, config, output, summary=summary)
+    print(f"wrote {output}/ (model.safetensors, config.json, README.md; {config.get('_target_')})")
+    if args.check:
+        diff = max_difference(net, load_model_folder(output)[0])
+        print(f"reloaded folder vs checkpoint: max abs difference {diff:.2e}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="laformer-export", description="Export a laformer-train checkpoint's network (dynamic height and width)."
     )
     parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by laformer-train")
     parser.add_argument("--format", choices=FORMATS, default="onnx")
-    parser.add_argument("-o", "--output", type=Path, default=None, help="default: the checkpoint's path with .onnx")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="default: the checkpoint's path with .onnx, or a folder <checkpoint name>_model for safetensors",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
-    parser.add_argument("--check", action="store_true", help="compare onnxruntime with PyTorch at two sizes")
+    parser.add_argument(
+        "--check", action="store_true", help="compare the exported model with the checkpoint's network at two sizes"
+    )
     return parser
 
 
@@ -87,11 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"laformer-export: error: {exc}", file=sys.stderr)
         return 2
+    if args.format == "safetensors":
+        return export_folder(net, config, args)
     output = args.output or args.ckpt.with_suffix(".onnx")
-    export_onnx(net, output, opset=args.opset)
+    info = network_info(net)
+    try:
+        export_onnx(net, output, opset=args.opset)
+    except ExportError as exc:
+        print(f"laformer-export: error: {exc}", file=sys.stderr)
+        return 2
     print(
-        f"wrote {output} ({config.get('name')}, {config.get('attention')}; input '{INPUT_NAME}' "
-        f"N x {net.in_channels} x H x W in [0, 1], H and W >= {MIN_SIDE}, opset {args.opset})"
+        f"wrote {output} ({info.family} {info.preset or ''}{', ' + info.attention if info.attention else ''}; "
+        f"input '{INPUT_NAME}' N x {info.in_channels} x H x W in [0, 1], H and W >= {min_side(net)}, "
+        f"opset {args.opset})"
     )
     if args.check:
         diff = check_onnx(net, output)

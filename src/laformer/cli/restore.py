@@ -31,7 +31,7 @@ from laformer.inference.restore import (
     prepare_network,
     restore_array,
 )
-from laformer.models.laformer import SIZE_MULTIPLE
+from laformer.models.registry import network_info
 
 DEFAULT_OVERLAP = 32
 
@@ -97,6 +97,16 @@ def restore_file(source: Path, target: Path, net: torch.nn.Module, args: argpars
         partial.unlink(missing_ok=True)
 
 
+def check_tiles(args: argparse.Namespace, multiple: int, family: str) -> None:
+    """Tiles start on the network's size multiple, so ``--tile`` must be one and leave room beyond the overlap."""
+    if args.tile is None:
+        return
+    if args.tile % multiple:
+        raise ValueError(f"--tile must be a positive multiple of {multiple} for this {family} network, got {args.tile}")
+    if args.tile_overlap > args.tile - multiple:
+        raise ValueError(f"--tile-overlap must be between 0 and {args.tile - multiple} for --tile {args.tile}")
+
+
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     outcome = Outcome()
     files, problems = collect_inputs(args.inputs)
@@ -107,12 +117,15 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
 
     device = pick_device(args.device)
     check_precision(args.precision, device)
-    net, config = load_network(args.ckpt)
+    net, _ = load_network(args.ckpt)
+    info = network_info(net)
+    check_tiles(args, info.size_multiple, info.family)
     net = prepare_network(net, device)
     mode = "one pass" if args.tile is None else f"tiles {args.tile} px, overlap {args.tile_overlap} px"
+    model = " ".join(str(part) for part in (info.family, info.preset, info.attention) if part)
     console.print(
         escape(
-            f"model {config.get('name')} ({config.get('attention')}) from {args.ckpt}; device {device}, "
+            f"model {model} from {args.ckpt}; device {device}, "
             f"{args.precision}, {mode}{', self-ensemble x8' if args.self_ensemble else ''}"
         )
     )
@@ -151,7 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files and/or folders of images")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT_DIR", help="folder for results")
-    parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint written by laformer-train")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--ckpt",
+        type=Path,
+        help="checkpoint written by laformer-train, a model folder, or a published NAFNet / SwinIR / Restormer / "
+        "DRUNet / DnCNN weights file (.pth, .safetensors) as its authors release it",
+    )
+    source.add_argument(
+        "--model",
+        dest="ckpt",
+        type=Path,
+        metavar="FOLDER",
+        help="model folder from laformer-export --format safetensors",
+    )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA, else MPS, else CPU")
     parser.add_argument(
         "--precision", choices=tuple(PRECISIONS), default="fp32", help="fp16 needs a GPU; bf16 also runs on the CPU"
@@ -162,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="SIZE",
-        help=f"restore in SIZE x SIZE tiles (a multiple of {SIZE_MULTIPLE})",
+        help="restore in SIZE x SIZE tiles (a multiple of the network's size multiple: 8 for LAformer)",
     )
     parser.add_argument(
         "--tile-overlap",
@@ -183,10 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.tile is not None:
         if args.tile_overlap is None:
             args.tile_overlap = min(DEFAULT_OVERLAP, args.tile // 4)
-        if args.tile <= 0 or args.tile % SIZE_MULTIPLE:
-            parser.error(f"--tile must be a positive multiple of {SIZE_MULTIPLE}, got {args.tile}")
-        if not 0 <= args.tile_overlap <= args.tile - SIZE_MULTIPLE:
-            parser.error(f"--tile-overlap must be between 0 and {args.tile - SIZE_MULTIPLE} for --tile {args.tile}")
+        if args.tile <= 0:
+            parser.error(f"--tile must be a positive multiple of the network's size multiple, got {args.tile}")
+        if args.tile_overlap < 0:
+            parser.error(f"--tile-overlap must be >= 0, got {args.tile_overlap}")
     if args.tile_batch < 1:
         parser.error("--tile-batch must be >= 1")
     console = Console(stderr=True, highlight=False, soft_wrap=True)

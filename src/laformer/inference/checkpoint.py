@@ -84,8 +84,38 @@ def net_state_dict(checkpoint: dict[str, Any], source: str = "the checkpoint") -
     return net_state
 
 
+def is_suite_checkpoint(checkpoint: dict[str, Any]) -> bool:
+    """Whether a checkpoint dict was written by laformer-train: a stored network config, or ``net.*`` weights."""
+    if checkpoint.get(StoreNetConfig.KEY):
+        return True
+    state = checkpoint.get("state_dict")
+    return isinstance(state, dict) and any(str(k).startswith(NET_PREFIX) for k in state)
+
+
+def published_network(state: dict[str, Any], source: str) -> tuple[nn.Module, dict[str, Any]]:
+    """``(network in eval mode, its config)`` from a weights file its authors publish (NAFNet's, SwinIR's,
+    Restormer's ``{'params': ...}``, DRUNet's bare state dict, ...), recognised by spandrel from the tensors.
+    ``state`` was loaded weights-only by :func:`load_checkpoint`; spandrel never opens the file itself."""
+    from laformer.models.peers import PeerUnavailableError, PublishedWeightsError, load_published
+
+    try:
+        return load_published(state, source=source)
+    except PeerUnavailableError as exc:
+        raise CheckpointError(
+            f"{source} is not a laformer-train checkpoint (no {StoreNetConfig.KEY!r}); published network files are "
+            f"recognised through spandrel, but {exc}"
+        ) from None
+    except PublishedWeightsError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
 def network_from_checkpoint(checkpoint: dict[str, Any], source: str) -> tuple[nn.Module, dict[str, Any]]:
-    """``(network in eval mode, its config)`` from a loaded checkpoint dict; only registered families."""
+    """``(network in eval mode, its config)`` from a loaded checkpoint dict; only registered families.
+
+    A laformer-train checkpoint is rebuilt from its stored config; any other dict is taken for a published
+    network file and recognised through spandrel (:func:`published_network`)."""
+    if not is_suite_checkpoint(checkpoint):
+        return published_network(checkpoint, source)
     config = stored_net_config(checkpoint, source=source)
     try:
         net = build_network(config, source=source)
@@ -101,5 +131,34 @@ def network_from_checkpoint(checkpoint: dict[str, Any], source: str) -> tuple[nn
 
 
 def load_network(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """``(network in eval mode on the CPU, its config)`` from a checkpoint path."""
+    """``(network in eval mode on the CPU, its config)`` from a checkpoint file or a model folder
+    (``laformer-export --format safetensors``; its ``model.safetensors`` may be named instead)."""
+    from laformer.inference.model_folder import WEIGHTS_FILE, ModelFolderError, is_model_folder, load_model_folder
+
+    path = Path(path)
+    if path.name == WEIGHTS_FILE and path.is_file():
+        path = path.parent
+    if path.is_dir():
+        if not is_model_folder(path):
+            raise CheckpointError(
+                f"{path} is a folder without config.json or model.safetensors; pass a checkpoint file or a folder "
+                "written by laformer-export --format safetensors"
+            )
+        try:
+            return load_model_folder(path)
+        except ModelFolderError as exc:
+            raise CheckpointError(str(exc)) from None
+    if path.suffix.lower() == ".safetensors" and path.is_file():  # a published network in safetensors
+        return published_network(load_safetensors(path), source=str(path))
     return network_from_checkpoint(load_checkpoint(path), source=str(path))
+
+
+def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file (tensors only: nothing in it can run code)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is truncated or not a safetensors file ({_first_line(exc)})") from None

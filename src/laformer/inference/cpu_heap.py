@@ -20,9 +20,12 @@ from collections.abc import Iterator
 
 import psutil
 
-# Measured peak resident memory (process total) of a fp32 one-pass restoration without reuse, per pixel and per channel
-# of the model's full-resolution width: tiny (width 16) at 3840 x 2160 peaked at 4.0 GiB, i.e. 32.5 bytes.
-BYTES_PER_PIXEL_PER_WIDTH = 32
+from laformer.models.laformer import PEAK_BYTES_PER_PIXEL_PER_WIDTH
+
+# Measured peak resident memory (process total) of a fp32 one-pass LAformer restoration without reuse, per pixel and
+# per channel of the model's full-resolution width: tiny (width 16) at 3840 x 2160 peaked at 4.0 GiB, i.e. 32.5 bytes.
+# Every network carries its own figure as NetworkInfo.peak_bytes_per_pixel (LAformer: this times its width).
+BYTES_PER_PIXEL_PER_WIDTH = PEAK_BYTES_PER_PIXEL_PER_WIDTH
 # Peak growth from heap fragmentation with reuse on: x1.61 for tiny at 3840 x 2160, plus margin.
 REUSE_OVERHEAD = 1.8
 # Leave some of the available memory to everything else.

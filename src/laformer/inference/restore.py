@@ -14,10 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from laformer.data.io import array_to_tensor, tensor_to_array
-from laformer.inference.cpu_heap import estimate_forward_bytes, reuse_freed_memory
+from laformer.inference.cpu_heap import reuse_freed_memory
 from laformer.inference.ensemble import self_ensemble as ensemble_x8
 from laformer.inference.tiling import tiled_forward
-from laformer.models.laformer import SIZE_MULTIPLE
 from laformer.models.registry import network_info
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -82,12 +81,15 @@ def autocast_context(precision: str, device: torch.device) -> contextlib.Abstrac
 def cpu_heap_reuse(
     net: nn.Module, x: Tensor, tile: int | None, tile_batch: int, enabled: bool = True
 ) -> contextlib.AbstractContextManager:
-    """On the CPU, reuse freed memory for the pass where it fits (see ``laformer.inference.cpu_heap``)."""
-    width = getattr(net, "width", None)
-    if not enabled or x.device.type != "cpu" or width is None:
+    """On the CPU, reuse freed memory for the pass where it fits (see ``laformer.inference.cpu_heap``).
+
+    The fit is judged from the network's ``NetworkInfo.peak_bytes_per_pixel``; a network without that figure
+    keeps glibc's default (running out of memory on the CPU ends the process without a Python error)."""
+    bytes_per_pixel = network_info(net).peak_bytes_per_pixel
+    if not enabled or x.device.type != "cpu" or bytes_per_pixel is None:
         return contextlib.nullcontext(False)
     pixels = tile * tile * tile_batch if tile is not None else x.shape[0] * x.shape[-2] * x.shape[-1]
-    return reuse_freed_memory(estimate_forward_bytes(width, pixels))
+    return reuse_freed_memory(int(bytes_per_pixel * pixels))
 
 
 def restore_image(
@@ -103,7 +105,8 @@ def restore_image(
     """Restore a (C, H, W) or (B, C, H, W) image in [0, 1] with ``net`` on the net's device.
 
     Args:
-        tile: tile side in pixels (a multiple of 8) to restore tile by tile; None restores in one pass.
+        tile: tile side in pixels (a multiple of the network's ``size_multiple``) to restore tile by tile; None
+            restores in one pass.
         overlap: pixels shared by neighbouring tiles (they cross-fade over it).
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; the attention's sums stay in float32).
         self_ensemble: average the restorations of the 8 flips/rotations (x8 time; with tiles, per tile).
@@ -119,13 +122,18 @@ def restore_image(
     if device.type == "cpu":
         x = x.contiguous(memory_format=torch.channels_last)  # matches prepare_network
     restore = functools.partial(ensemble_x8, net) if self_ensemble else net
-    out_channels = getattr(net, "out_channels", None)
+    info = network_info(net)
+    if (precision == "fp16" and not info.supports_fp16) or (precision == "bf16" and not info.supports_bf16):
+        raise ValueError(
+            f"{info.family} is not known to stay finite in {precision} (its NetworkInfo says so); "
+            f"use {'bf16 or ' if precision == 'fp16' and info.supports_bf16 else ''}fp32"
+        )
     heap = cpu_heap_reuse(net, x, tile, tile_batch, reuse_freed_memory)
     with torch.no_grad(), autocast_context(precision, device), heap:
         if tile is None:
             y = restore(x)
         else:
-            y = tiled_forward(restore, x, tile, overlap, SIZE_MULTIPLE, tile_batch, out_channels)
+            y = tiled_forward(restore, x, tile, overlap, info.size_multiple, tile_batch, info.out_channels)
     y = y.float().clamp_(0, 1).cpu()
     return y[0] if single else y
 

@@ -28,7 +28,9 @@ def count_macs(model: nn.Module, height: int = 256, width: int = 256, channels: 
     take the network's plain path: the count is the architecture's, not that of the strip-wise inference path
     (which recomputes the q/k/v projections of each strip, see ``GlobalPerception.forward_in_strips``).
     """
-    channels = channels or getattr(model, "in_channels", 3)
+    if channels is None:
+        info = getattr(model, "info", None)  # a suite network's NetworkInfo
+        channels = getattr(info, "in_channels", None) or getattr(model, "in_channels", 3)
     meta_model = copy.deepcopy(model).to("meta")
     x = torch.empty(1, channels, height, width, device="meta")
     with FlopCounterMode(display=False) as counter, torch.enable_grad():

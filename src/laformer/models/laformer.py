@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
 from laformer.models.blocks import LAformerBlock
@@ -21,6 +22,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 LEVELS = 4
 # Three 2x down-samplings: inputs are padded to this multiple, outputs cropped back.
 SIZE_MULTIPLE = 2 ** (LEVELS - 1)
+# Measured peak resident memory (process total) of a fp32 one-pass restoration, per pixel and per channel of the
+# full-resolution width: tiny (width 16) at 3840 x 2160 peaked at 4.0 GiB, i.e. 32.5 bytes (see inference/cpu_heap).
+PEAK_BYTES_PER_PIXEL_PER_WIDTH = 32
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
@@ -55,8 +59,18 @@ class Upsample(nn.Module):
         return self.body(x)
 
 
-class LAformer(nn.Module):
+class LAformer(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="laformer",
+    tags=["image-restoration", "laformer", "linear-attention"],
+    paper_url="https://arxiv.org/abs/2505.16157",
+):
     """U-shaped restoration Transformer whose spatial attention is chosen by name.
+
+    ``LAformer.from_pretrained(folder)`` loads a folder in the Hugging Face Hub layout (``config.json`` with the
+    constructor arguments, ``model.safetensors``), as ``laformer-export --format safetensors`` writes it; the
+    config only chooses constructor arguments, and safetensors holds tensors alone, so no code is loaded.
 
     Args:
         in_channels / out_channels: 1 (grayscale) or 3 (RGB). The global residual applies when they match.
@@ -136,6 +150,13 @@ class LAformer(nn.Module):
         net.preset = name
         return net
 
+    @classmethod
+    def _from_pretrained(cls, *, strict: bool = True, config: dict | None = None, **kwargs: Any) -> LAformer:
+        # The mixin's default (strict=False) would leave missing weights at their random initial values.
+        net = super()._from_pretrained(strict=strict, **kwargs)
+        net.preset = ((config or {}).get("laformer") or {}).get("info", {}).get("preset")
+        return net
+
     @property
     def info(self) -> NetworkInfo:
         return NetworkInfo(
@@ -145,6 +166,7 @@ class LAformer(nn.Module):
             size_multiple=SIZE_MULTIPLE,
             preset=self.preset,
             attention=self.attention,
+            peak_bytes_per_pixel=PEAK_BYTES_PER_PIXEL_PER_WIDTH * self.width,
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -45,6 +45,10 @@ class NetworkInfo:
         preset: the size preset, where the family has presets.
         attention: the spatial attention (LAformer's ablation axis), where it applies.
         supports_fp16 / supports_bf16: half-precision inference is known to stay finite.
+        peak_bytes_per_pixel: rough fp32 peak memory of one inference pass per input pixel (batch included), for
+            deciding whether the CPU heap reuse fits (``laformer.inference.cpu_heap``); None where it was never
+            measured (the reuse is then left off).
+        export_blocker: why the network cannot be exported to ONNX with dynamic height and width; None where it can.
     """
 
     family: str
@@ -55,6 +59,8 @@ class NetworkInfo:
     attention: str | None = None
     supports_fp16: bool = True
     supports_bf16: bool = True
+    peak_bytes_per_pixel: float | None = None
+    export_blocker: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +84,8 @@ _TARGETS: dict[str, str] = {
     "laformer.models.LAformer.from_preset": "laformer.models.laformer:LAformer.from_preset",
     "laformer.models.laformer.LAformer": "laformer.models.laformer:LAformer",
     "laformer.models.laformer.LAformer.from_preset": "laformer.models.laformer:LAformer.from_preset",
+    # NAFNet, SwinIR, Restormer, DRUNet, DnCNN from spandrel's classes (needs the `peers` extra).
+    "laformer.models.peers.build_peer": "laformer.models.peers:build_peer",
 }
 
 
