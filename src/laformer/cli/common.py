@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
 import hydra
@@ -36,3 +38,22 @@ def finish_loggers(loggers: list[Logger]) -> None:
 
             if wandb.run is not None:
                 wandb.finish()
+
+
+def join_run_log() -> None:
+    """Send Lightning's messages and Python warnings to Hydra's log: the console and ``<run>/<task>.log``.
+
+    Lightning gives its loggers a console handler of their own at import and stops them propagating, so the run
+    folder's ``train.log`` stayed empty. Step-budgeted runs rebuild their loader every epoch, and Lightning then
+    repeats its "smaller than the logging interval" warning each time: it is shown once.
+    """
+    if not HydraConfig.initialized() or not logging.getLogger().handlers:
+        return
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        library = logging.getLogger(name)
+        for handler in list(library.handlers):
+            if type(handler) is logging.StreamHandler:
+                library.removeHandler(handler)
+        library.propagate = True
+    logging.captureWarnings(True)
+    warnings.filterwarnings("once", message=r"The number of training batches .* is smaller than the logging interval")

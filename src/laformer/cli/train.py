@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all
+from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all, join_run_log
 from laformer.dashboards import log_run_config, prepare_wandb, run_keys
 from laformer.runs import config_dir, register_resolvers, write_summary
 from laformer.training.callbacks import StoreNetConfig, TrainingThroughput
@@ -30,6 +30,7 @@ def _metrics(trainer: L.Trainer) -> dict[str, float]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train (and optionally test) as ``cfg`` says; write and return the run summary."""
     start = time.perf_counter()
+    join_run_log()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.output_dir)
