@@ -27,6 +27,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 NONFINITE_POLICIES = ("stop", "skip")
+MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
 class RestorationModule(L.LightningModule):
@@ -43,6 +44,9 @@ class RestorationModule(L.LightningModule):
         untouched for that batch, counts it (``train/skipped_nonfinite``) and goes on. The batch still counts
         toward ``max_steps``.
     nonfinite_patience: with ``skip``, this many faulty batches in a row stop the run anyway.
+    memory_format: ``contiguous`` or ``channels_last`` for the network and its training batches. A speed
+        option only: the losses agree to float rounding (``experiments/throughput`` measures both).
+    compile: train through ``torch.compile(net)`` (speed only; checkpoints keep the plain network's keys).
     """
 
     def __init__(
@@ -56,10 +60,14 @@ class RestorationModule(L.LightningModule):
         image_dir: str | None = None,
         nonfinite: str = "stop",
         nonfinite_patience: int = 20,
+        memory_format: str = "contiguous",
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if nonfinite not in NONFINITE_POLICIES:
             raise ValueError(f"module.nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
+        if memory_format not in MEMORY_FORMATS:
+            raise ValueError(f"module.memory_format must be one of {sorted(MEMORY_FORMATS)}, got {memory_format!r}")
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "loss", "protocol"])
         self.net = net
         self.loss = loss if loss is not None else RestorationLoss()
@@ -73,13 +81,23 @@ class RestorationModule(L.LightningModule):
         self.skipped_nonfinite = 0
         self._consecutive_skips = 0
         self._nonfinite_loss: float | None = None
+        self.memory_format = MEMORY_FORMATS[memory_format]
+        self.compile_net = compile
+        self._train_forward: Callable[[Tensor], Tensor] | None = None  # not a submodule: state_dict keys stay
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
     # -- training -------------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        if self.memory_format is torch.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        if self.compile_net and self._train_forward is None:
+            self._train_forward = torch.compile(self.net)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        restored = self.net(batch["input"])
+        inputs = batch["input"].contiguous(memory_format=self.memory_format)
+        restored = (self._train_forward or self.net)(inputs)
         loss = self.loss(restored, batch["target"])
         # A fault is acted on in on_before_optimizer_step, once gradients exist: under DDP they are averaged
         # over all processes, so every process sees a fault on any one of them and all stop or skip together.

@@ -1,0 +1,104 @@
+"""Training throughput of the demo recipe per speed option: memory format and ``torch.compile``.
+
+Each option trains the demo (``experiment=demo``) for ``--steps`` steps in a fresh ``laformer-train`` process,
+with validation, anchors and the held-out test off, and reads the images/s of the training steps alone from
+its ``summary.json`` (``TrainingThroughput``: forward, backward and optimiser step, the first batch left out).
+Run it alone on the machine: two processes on two cores slow each other far more than twice.
+
+    python experiments/throughput/benchmark.py                  # all options, 60 steps each
+    python experiments/throughput/benchmark.py --options contiguous channels_last --steps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+OPTIONS: dict[str, list[str]] = {
+    "contiguous": ["module.memory_format=contiguous", "module.compile=false"],
+    "channels_last": ["module.memory_format=channels_last", "module.compile=false"],
+    "compile": ["module.memory_format=contiguous", "module.compile=true"],
+    "channels_last+compile": ["module.memory_format=channels_last", "module.compile=true"],
+}
+QUIET = [
+    "logger=csv",
+    "callbacks.progress_bar=null",
+    "callbacks.image_grid=null",
+    "callbacks.anchors.methods=[]",
+    "test_after_fit=false",
+    "trainer.limit_val_batches=0",
+]
+
+
+def measure(option: str, steps: int, extra: list[str], workdir: Path) -> dict[str, object]:
+    run_dir = workdir / option.replace("+", "_")
+    cmd = [sys.executable, "-m", "laformer.cli.train", *QUIET, *OPTIONS[option], *extra]
+    cmd += [f"trainer.max_steps={steps}", f"trainer.val_check_interval={steps}", f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        return {"option": option, "status": f"error: {reason}", "images_per_s": None, "train_loss": None}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return {
+        "option": option,
+        "status": "ok",
+        "images_per_s": summary["throughput"]["images_per_s"],
+        "train_loss": summary["metrics"].get("train/loss"),
+        "train_time_s": summary["throughput"]["train_time_s"],
+    }
+
+
+def write(rows: list[dict[str, object]], out: Path, steps: int) -> None:
+    base = next((r["images_per_s"] for r in rows if r["option"] == "contiguous" and r["images_per_s"]), None)
+    for row in rows:
+        row["vs_contiguous"] = round(row["images_per_s"] / base, 3) if base and row["images_per_s"] else None
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "results.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+    lines = [
+        f"Demo recipe, {steps} training steps per option, training steps only ({machine}).",
+        "",
+        "| option | images/s | vs contiguous | last train loss | status |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        ips = f"{r['images_per_s']:.2f}" if r["images_per_s"] else "-"
+        ratio = f"{r['vs_contiguous']:.2f}" if r["vs_contiguous"] else "-"
+        loss = f"{r['train_loss']:.4f}" if r["train_loss"] is not None else "-"
+        lines.append(f"| {r['option']} | {ips} | {ratio} | {loss} | {r['status']} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=list(OPTIONS))
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("overrides", nargs="*", help="extra laformer-train overrides, e.g. model.width=8")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = []
+        for option in args.options:
+            rows.append(measure(option, args.steps, args.overrides, Path(tmp)))
+            print(f"{option}: {rows[-1]['images_per_s']} images/s ({rows[-1]['status']})", flush=True)
+    write(rows, args.out, args.steps)
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

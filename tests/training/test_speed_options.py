@@ -1,0 +1,60 @@
+"""Speed options change speed only: the same loss (to 1e-4) and gradients after one step with each option,
+and the throughput benchmark runs end to end at a toy size."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from laformer.models import LAformer
+from laformer.training import RestorationModule
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _one_step_loss(memory_format: str, compile: bool) -> tuple[float, torch.Tensor]:
+    torch.manual_seed(0)
+    module = RestorationModule(LAformer.from_preset("tiny", width=8), memory_format=memory_format, compile=compile)
+    module.on_fit_start()
+    generator = torch.Generator().manual_seed(1)
+    batch = {"input": torch.rand(2, 3, 32, 32, generator=generator), "target": torch.rand(2, 3, 32, 32)}
+    loss = module.training_step(batch, 0)
+    loss.backward()
+    return float(loss), module.net.embed.weight.grad.clone()
+
+
+def test_channels_last_changes_nothing_but_speed() -> None:
+    loss, grad = _one_step_loss("contiguous", False)
+    loss_cl, grad_cl = _one_step_loss("channels_last", False)
+    assert abs(loss - loss_cl) < 1e-4
+    torch.testing.assert_close(grad, grad_cl, rtol=1e-3, atol=1e-5)
+
+
+def test_unknown_memory_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="module.memory_format"):
+        RestorationModule(LAformer.from_preset("tiny", width=8), memory_format="nhwc")
+
+
+@pytest.mark.slow
+def test_compile_changes_nothing_but_speed() -> None:
+    loss, grad = _one_step_loss("contiguous", False)
+    loss_c, grad_c = _one_step_loss("contiguous", True)
+    assert abs(loss - loss_c) < 1e-4
+    torch.testing.assert_close(grad, grad_c, rtol=1e-3, atol=1e-5)
+
+
+def test_benchmark_writes_a_row_per_option(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("throughput_benchmark", REPO / "experiments/throughput/benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    toy = ["model.width=8", "data.patch_size=32", "data.batch_size=2", "data.repeat=1", "data.procedural_ratio=0.0"]
+    status = benchmark.main(["--options", "contiguous", "channels_last", "--steps", "3", "--out", str(tmp_path), *toy])
+    assert status == 0
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert [r["option"] for r in rows] == ["contiguous", "channels_last"]
+    assert all(float(r["images_per_s"]) > 0 for r in rows) and float(rows[0]["vs_contiguous"]) == 1.0
+    assert "| channels_last |" in (tmp_path / "results.md").read_text()
