@@ -35,7 +35,7 @@ def test_channels_last_changes_nothing_but_speed() -> None:
 
 
 def test_unknown_memory_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="module.memory_format"):
+    with pytest.raises(ValueError, match=r"module\.memory_format"):
         RestorationModule(LAformer.from_preset("tiny", width=8), memory_format="nhwc")
 
 

@@ -97,7 +97,8 @@ class RestorationModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         inputs = batch["input"].contiguous(memory_format=self.memory_format)
-        restored = (self._train_forward or self.net)(inputs)
+        forward = self._train_forward if self._train_forward is not None else self.net
+        restored = forward(inputs)
         loss = self.loss(restored, batch["target"])
         # A fault is acted on in on_before_optimizer_step, once gradients exist: under DDP they are averaged
         # over all processes, so every process sees a fault on any one of them and all stop or skip together.
