@@ -139,6 +139,9 @@ class SoftmaxAttention(nn.Module):
             q, k = F.pad(q, (0, d_v - d_qk)), F.pad(k, (0, d_v - d_qk))
         elif d_v < d_qk and not q.is_meta:
             v = F.pad(v, (0, d_qk - d_v))
+        # The fused CPU kernel needs unit strides on the last dimension; v arrives as a strided view and sent every
+        # call down the slow path (3-7x slower training and inference at 64-192 px on the 2-core CPU).
+        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
         chunk = n if q.is_meta else max(1, self.max_scores // (b * h * n))
         parts = [F.scaled_dot_product_attention(qc, k, v, scale=scale) for qc in q.split(chunk, dim=2)]
         return heads_to_map(torch.cat(parts, dim=2)[..., :d_v], size)
