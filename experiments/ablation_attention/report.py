@@ -1,15 +1,29 @@
-"""The attention ablation's table and plot, from the jobs of its sweep.
+"""The attention ablation's tables and plot, from the jobs of its sweep.
 
-Reads each job's ``summary.json`` (validation PSNR / SSIM at the end of training, training throughput, the
-network config), counts parameters and MACs of each network at 256 x 256, and writes ``results.csv``,
-``results.md`` and ``psnr_by_attention.png``. The sweep's Hydra callback runs it when the multirun ends; by hand:
+Every number comes from the jobs' ``summary.json``: the sweep axes (task, training crop, seed, attention) from the
+job's overrides and run keys, the scores from its metrics. Each job is scored once, at the end of training, on
+every test set of the run (``test/<set>/...``): whole images in one pass (``psnr``, ``ssim``) and restored in tiles
+of the training crop size (``tiled_psnr``, ``tiled_ssim``, by ``laformer.training.tiled_scoring``), beside the
+degraded input and, for Gaussian noise, the classical anchors (``nlmeans_psnr``, ``bm3d_psnr``).
 
-    python experiments/ablation_attention/report.py outputs/ablation_attention/multiruns/<time>_<id>
+For each task, crop, test set and attention the table gives mean and sd over seeds, and the paired difference
+to RELA (the same seed's RELA job) with its 95 % t-interval. Written next to this script:
+
+- ``results.csv``: that table, one row per (task, crop, set, attention), every statistic in its own column;
+- ``results_per_seed.csv``: one row per job and set, the raw scores the table is made of;
+- ``results.md``: the tables per task and set, the per-seed PSNRs, and what the intervals decide;
+- ``psnr_by_attention.png``: per task, each seed's whole-image and tiled PSNR per variant and crop, and the
+  paired differences to RELA with their intervals.
+
+The sweep's Hydra callback runs it when the multirun ends; by hand:
+
+    python experiments/ablation_attention/report.py outputs/ablation_attention/multiruns/<sweep>
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,109 +31,364 @@ from typing import Any
 import hydra
 
 from laformer.models.complexity import count_macs, count_parameters
-from laformer.reports import markdown_table, read_job_summaries, write_csv
+from laformer.reports import markdown_table, mean_sd, read_job_summaries, t_interval, write_csv
 
 ORDER = ("linear", "rela", "softmax")
+BASELINE = "rela"
 LABELS = {"linear": "linear", "rela": "RELA", "softmax": "softmax"}
-COLUMNS = {
-    "attention": "attention",
-    "model": "model",
-    "psnr": "PSNR (dB)",
-    "ssim": "SSIM",
-    "input_psnr": "input PSNR (dB)",
-    "gain_db": "gain (dB)",
-    "params_m": "params (M)",
-    "macs_g": "MACs @256² (G)",
-    "steps": "steps",
-    "train_time_min": "train time (min)",
-    "images_per_s": "train images/s",
-    "wall_time_min": "wall time (min)",
-}
-FORMATS = {
-    "psnr": ".2f",
-    "ssim": ".4f",
-    "input_psnr": ".2f",
-    "gain_db": "+.2f",
-    "params_m": ".3f",
-    "macs_g": ".2f",
-    "train_time_min": ".1f",
-    "images_per_s": ".1f",
-    "wall_time_min": ".1f",
-}
+COLORS = {"linear": "tab:gray", "rela": "tab:blue", "softmax": "tab:orange"}
+# Classical anchors the suite scores beside Gaussian denoising (laformer.training.anchors).
+ANCHORS = {"nlmeans": "NL-means (σ known)", "bm3d": "BM3D (σ known)"}
+TASKS = {"noise50": "Gaussian noise σ 50", "lowlight": "low light", "noise": "Gaussian noise"}
+SET_LABELS = {"demo-test": "held-out test photos", "demo-val": "validation photos"}
+LEVEL = 0.95
+METRICS = ("psnr", "ssim", "input_psnr", "tiled_psnr", "tiled_ssim", "tile", *(f"{a}_psnr" for a in ANCHORS))
 
 
-def complexity(net_config: dict[str, Any], size: int) -> tuple[float, float]:
-    """(parameters in millions, MACs in billions at size x size) of the network a job trained."""
-    net = hydra.utils.instantiate(net_config)
-    return count_parameters(net) / 1e6, count_macs(net, size, size) / 1e9
+# -- one row per job and scored set ---------------------------------------------------------------------------
+def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
+    """``["a.b=1", "+c=x"]`` -> ``{"a.b": "1", "c": "x"}`` (the leading ``+``/``~`` of Hydra's syntax dropped)."""
+    parsed = {}
+    for item in overrides or ():
+        key, _, value = str(item).partition("=")
+        parsed[key.lstrip("+~")] = value
+    return parsed
 
 
-def ablation_rows(summaries: Sequence[dict[str, Any]], macs_size: int = 256) -> list[dict[str, Any]]:
-    """One row per job, ordered linear, RELA, softmax (any other attention after them)."""
-    rows = []
+def _number(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def job_axes(summary: dict[str, Any]) -> dict[str, Any]:
+    """The sweep axes of one job: task (the degradation config), training crop, seed and attention.
+
+    From the job's overrides (what the sweep set) and, where an axis was not swept, the run keys laformer-train
+    writes into the summary (``patch_size``, ``seed``, ``degradation`` and ``sigma``).
+    """
+    overrides = parse_overrides(summary.get("overrides") or [])
+    net = summary.get("net") or {}
+    task = overrides.get("data/degradation")
+    if not task and summary.get("degradation"):  # the class name and strength, when the task was not swept
+        sigma = summary.get("sigma")
+        task = f"{summary['degradation']}{'' if sigma is None else f' σ{sigma}'}"
+    return {
+        "task": task or "—",
+        "crop": _number(_first(overrides.get("data.patch_size"), summary.get("patch_size"))),
+        "seed": _number(_first(overrides.get("seed"), summary.get("seed"))),
+        "attention": _first(net.get("attention"), summary.get("attention")),
+        "model": _first(net.get("name"), summary.get("model")),
+    }
+
+
+def scored_sets(metrics: dict[str, float]) -> list[str]:
+    """Test sets a job was scored on (``test/<set>/psnr``), test sets first; ``val`` if it was only validated."""
+    sets = sorted({m.group(1) for key in metrics if (m := re.fullmatch(r"test/(.+)/psnr", key))})
+    sets.sort(key=lambda s: (SET_LABELS.get(s, "") != SET_LABELS["demo-test"], s))
+    return sets or (["val"] if "val/psnr" in metrics else [])
+
+
+def set_metrics(metrics: dict[str, float], set_name: str) -> dict[str, float | None]:
+    prefix = "val/" if set_name == "val" else f"test/{set_name}/"
+    return {key: metrics.get(prefix + key) for key in METRICS}
+
+
+def complexity(net_config: dict[str, Any], size: int, cache: dict[str, tuple[float, float]]) -> tuple[float, float]:
+    """(parameters in millions, MACs in billions at size x size) of the network a job trained; cached per config."""
+    key = repr(sorted(net_config.items()))
+    if key not in cache:
+        net = hydra.utils.instantiate(net_config)
+        cache[key] = (count_parameters(net) / 1e6, count_macs(net, size, size) / 1e9)
+    return cache[key]
+
+
+def seed_rows(summaries: Sequence[dict[str, Any]], macs_size: int = 256) -> list[dict[str, Any]]:
+    """One row per job and scored set: the sweep axes, the scores, the network's size and the job's timing."""
+    rows, cache = [], {}
     for summary in summaries:
-        metrics = summary.get("metrics", {})
         net = summary.get("net")
         if not net:
             raise KeyError(
                 f"job summary of {summary.get('run_dir')} has no 'net' config: it was written by an older "
                 "laformer-train; rerun the job"
             )
-        params_m, macs_g = complexity(net, macs_size)
-        psnr, input_psnr = metrics.get("val/psnr"), summary.get("input_psnr", metrics.get("val/input_psnr"))
+        params_m, macs_g = complexity(net, macs_size, cache)
         throughput = summary.get("throughput") or {}
-        train_time = throughput.get("train_time_s")
-        rows.append(
-            {
-                "attention": net.get("attention", summary.get("attention")),
-                "model": net.get("name", summary.get("model")),
-                "psnr": psnr,
-                "ssim": metrics.get("val/ssim"),
-                "input_psnr": input_psnr,
-                "gain_db": psnr - input_psnr if psnr is not None and input_psnr is not None else None,
-                "params_m": params_m,
-                "macs_g": macs_g,
-                "steps": summary.get("steps"),
-                "train_time_min": train_time / 60 if train_time is not None else None,
-                "images_per_s": throughput.get("images_per_s"),
-                "wall_time_min": summary["wall_time_s"] / 60 if summary.get("wall_time_s") is not None else None,
-                "run_dir": summary.get("run_dir"),
-            }
-        )
-    rank = {name: i for i, name in enumerate(ORDER)}
-    return sorted(rows, key=lambda row: rank.get(row["attention"], len(ORDER)))
+        train_time, wall = throughput.get("train_time_s"), summary.get("wall_time_s")
+        metrics = summary.get("metrics") or {}
+        for set_name in scored_sets(metrics) or ["—"]:
+            scores = set_metrics(metrics, set_name)
+            whole, tiled = scores["psnr"], scores["tiled_psnr"]
+            rows.append(
+                {
+                    **job_axes(summary),
+                    "set": set_name,
+                    **scores,
+                    "whole_minus_tiled": whole - tiled if whole is not None and tiled is not None else None,
+                    "params_m": params_m,
+                    "macs_g": macs_g,
+                    "steps": summary.get("steps"),
+                    "train_time_min": train_time / 60 if train_time is not None else None,
+                    "images_per_s": throughput.get("images_per_s"),
+                    "wall_time_min": wall / 60 if wall is not None else None,
+                    "run_dir": summary.get("run_dir"),
+                }
+            )
+    return sorted(rows, key=_row_order)
 
 
-def ordering(rows: Sequence[dict[str, Any]]) -> str:
-    """The measured ranking by PSNR and the two gaps the paper's claim is about."""
-    scored = sorted((r for r in rows if r["psnr"] is not None), key=lambda r: r["psnr"], reverse=True)
-    text = (
-        "Measured ordering by PSNR: "
-        + " > ".join(f"{LABELS.get(r['attention'], r['attention'])} ({r['psnr']:.2f} dB)" for r in scored)
-        + "."
-    )
-    psnr = {r["attention"]: r["psnr"] for r in scored}
-    if "rela" in psnr and "linear" in psnr:
-        text += f" RELA − linear: {psnr['rela'] - psnr['linear']:+.2f} dB."
-    if "rela" in psnr and "softmax" in psnr:
-        text += f" softmax − RELA: {psnr['softmax'] - psnr['rela']:+.2f} dB."
-    return text
+def _attention_rank(attention: str | None) -> int:
+    return ORDER.index(attention) if attention in ORDER else len(ORDER)
 
 
-def render_markdown(rows: Sequence[dict[str, Any]], sweep_dir: str | Path, macs_size: int) -> str:
-    columns = {**COLUMNS, "macs_g": f"MACs @{macs_size}² (G)"}
+def _row_order(row: dict[str, Any]) -> tuple:
+    task_rank = list(TASKS).index(row["task"]) if row["task"] in TASKS else len(TASKS)
     return (
-        f"Attention ablation, sweep `{sweep_dir}`. Validation PSNR / SSIM at the end of training; train time and "
-        "images/s count training steps only (no data loading, no validation); wall time is the whole job.\n\n"
-        + markdown_table(rows, columns, FORMATS)
-        + "\n"
-        + ordering(rows)
-        + "\n"
+        task_rank,
+        str(row["task"]),
+        -(row["crop"] or 0),
+        row["set"] not in ("demo-test",),
+        str(row["set"]),
+        _attention_rank(row["attention"]),
+        str(row["attention"]),
+        row["seed"] if row["seed"] is not None else -1,
     )
 
 
-def plot(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Bars of PSNR (with the noisy input's PSNR as a dashed line), SSIM and training time per attention."""
+# -- the table: mean, sd and paired differences over seeds ------------------------------------------------------
+def _block_key(row: dict[str, Any]) -> tuple:
+    return (row["task"], row["crop"], row["set"])
+
+
+def summary_rows(rows: Sequence[dict[str, Any]], baseline: str = BASELINE, level: float = LEVEL) -> list[dict]:
+    """One row per (task, crop, set, attention), then one per classical anchor of that block.
+
+    Means and sds are over seeds; ``diff_*`` are paired by seed against ``baseline`` (the same task, crop, set and
+    seed): mean difference and its ``level`` t-interval, over the seeds both variants have.
+    """
+    blocks: dict[tuple, dict[str, list[dict]]] = {}
+    for row in rows:
+        blocks.setdefault(_block_key(row), {}).setdefault(row["attention"], []).append(row)
+    table = []
+    for (task, crop, set_name), variants in blocks.items():
+        base = {r["seed"]: r for r in variants.get(baseline, [])}
+        for attention, runs in sorted(variants.items(), key=lambda item: (_attention_rank(item[0]), str(item[0]))):
+            out: dict[str, Any] = {
+                "task": task,
+                "crop": crop,
+                "set": set_name,
+                "attention": attention,
+                "model": runs[0]["model"],
+                "seeds": len(runs),
+                "seed_list": " ".join(str(r["seed"]) for r in runs),
+            }
+            for key in ("psnr", "tiled_psnr", "whole_minus_tiled", "ssim", "tiled_ssim"):
+                out[f"{key}_mean"], out[f"{key}_sd"] = mean_sd([r[key] for r in runs])
+            # whole - tiled is paired within each job: its interval says whether one pass beats the tiles
+            _, out["whole_minus_tiled_low"], out["whole_minus_tiled_high"] = t_interval(
+                [r["whole_minus_tiled"] for r in runs], level
+            )
+            for key in ("psnr", "tiled_psnr", "whole_minus_tiled"):
+                pairs = [r[key] - base[r["seed"]][key] for r in runs if _paired(r, base, key)]
+                mean, low, high = t_interval(pairs, level) if attention != baseline else (None, None, None)
+                out |= {f"diff_{key}": mean, f"diff_{key}_low": low, f"diff_{key}_high": high}
+                out[f"diff_{key}_n"] = len(pairs) if attention != baseline else None
+            for key in ("input_psnr", "tile", "params_m", "macs_g", "steps", "train_time_min", "images_per_s"):
+                out[key] = mean_sd([r[key] for r in runs])[0]
+            out["wall_time_min"] = mean_sd([r["wall_time_min"] for r in runs])[0]
+            table.append(out)
+        for anchor, label in ANCHORS.items():
+            values = [r[f"{anchor}_psnr"] for runs in variants.values() for r in runs]
+            if any(v is not None for v in values):
+                table.append(
+                    {"task": task, "crop": crop, "set": set_name, "attention": label, "psnr_mean": mean_sd(values)[0]}
+                )
+    return table
+
+
+def _paired(row: dict[str, Any], base: dict[Any, dict[str, Any]], key: str) -> bool:
+    other = base.get(row["seed"])
+    return other is not None and row[key] is not None and other[key] is not None
+
+
+# -- markdown ----------------------------------------------------------------------------------------------------
+def _pm(mean: float | None, sd: float | None, fmt: str = ".2f") -> str | None:
+    if mean is None:
+        return None
+    return f"{mean:{fmt}}" + (f" ± {sd:{fmt.lstrip('+')}}" if sd is not None else "")
+
+
+def _ci(mean: float | None, low: float | None, high: float | None) -> str | None:
+    if mean is None:
+        return None
+    interval = f" [{low:+.2f}, {high:+.2f}]" if low is not None else " (one seed: no interval)"
+    return f"{mean:+.2f}{interval}"
+
+
+def _diff(row: dict[str, Any], key: str) -> str | None:
+    return _ci(row.get(f"diff_{key}"), row.get(f"diff_{key}_low"), row.get(f"diff_{key}_high"))
+
+
+COLUMNS = {
+    "crop_label": "crop",
+    "attention_label": "attention",
+    "seeds": "seeds",
+    "psnr_text": "PSNR whole (dB)",
+    "diff_psnr_text": "Δ whole vs RELA [95% CI]",
+    "tiled_text": "PSNR tiled (dB)",
+    "diff_tiled_text": "Δ tiled vs RELA [95% CI]",
+    "gap_text": "whole − tiled [95% CI]",
+    "ssim_text": "SSIM whole",
+    "params_m": "params (M)",
+    "macs_g": "MACs @256² (G)",
+    "train_time_min": "train (min)",
+    "images_per_s": "train images/s",
+    "wall_time_min": "job (min)",
+}
+FORMATS = {"params_m": ".3f", "macs_g": ".2f", "train_time_min": ".1f", "images_per_s": ".1f", "wall_time_min": ".1f"}
+
+
+def _display(row: dict[str, Any]) -> dict[str, Any]:
+    anchor = row["attention"] in ANCHORS.values()
+    return {
+        **row,
+        "crop_label": f"{row['crop']}²" if row["crop"] else "—",
+        "attention_label": row["attention"] if anchor else LABELS.get(row["attention"], row["attention"]),
+        "psnr_text": _pm(row.get("psnr_mean"), row.get("psnr_sd")),
+        "diff_psnr_text": _diff(row, "psnr"),
+        "tiled_text": _pm(row.get("tiled_psnr_mean"), row.get("tiled_psnr_sd")),
+        "diff_tiled_text": _diff(row, "tiled_psnr"),
+        "gap_text": _ci(
+            row.get("whole_minus_tiled_mean"), row.get("whole_minus_tiled_low"), row.get("whole_minus_tiled_high")
+        ),
+        "ssim_text": _pm(row.get("ssim_mean"), row.get("ssim_sd"), ".4f"),
+    }
+
+
+def _decide(low: float | None, high: float | None, above: str, below: str) -> str:
+    if low is None:
+        return "one seed, no interval"
+    if low > 0:
+        return above
+    if high < 0:
+        return below
+    return "not distinguishable (the interval holds 0)"
+
+
+def verdicts(
+    table: Sequence[dict[str, Any]], set_name: str | None, baseline: str = BASELINE
+) -> tuple[list[str], list[str]]:
+    """What the intervals on ``set_name`` decide: each variant against RELA (whole images, paired by seed), and
+    one pass against tiles of the training crop (whole − tiled, paired within each job)."""
+    against, gaps = [], []
+    for row in table:
+        if row["set"] != set_name or row["attention"] in ANCHORS.values():
+            continue
+        name = LABELS.get(row["attention"], row["attention"])
+        where = f"{TASKS.get(row['task'], row['task'])}, crop {row['crop']}²"
+        if row.get("diff_psnr") is not None and row["attention"] != baseline:
+            low, high = row.get("diff_psnr_low"), row.get("diff_psnr_high")
+            decision = _decide(low, high, f"{name} above RELA", f"{name} below RELA")
+            against.append(f"- {where}: {name} − RELA {row['diff_psnr']:+.2f} dB, {_interval(row)}: **{decision}**.")
+        if row.get("whole_minus_tiled_mean") is not None:
+            low, high = row.get("whole_minus_tiled_low"), row.get("whole_minus_tiled_high")
+            decision = _decide(low, high, "one pass beats the tiles", "the tiles beat one pass")
+            gap = _ci(row["whole_minus_tiled_mean"], low, high)
+            gaps.append(f"- {where}: {name} whole − tiled {gap} dB: **{decision}**.")
+    return against, gaps
+
+
+def _interval(row: dict[str, Any]) -> str:
+    if row.get("diff_psnr_low") is None:
+        return "no interval"
+    return f"95% CI [{row['diff_psnr_low']:+.2f}, {row['diff_psnr_high']:+.2f}] over {row['diff_psnr_n']} seeds"
+
+
+def per_seed_table(rows: Sequence[dict[str, Any]], task: str, set_name: str) -> str:
+    """Whole-image PSNR (tiled in brackets) of every seed: one row per crop and seed, one column per variant."""
+    chosen = [r for r in rows if r["task"] == task and r["set"] == set_name]
+    attentions = sorted({r["attention"] for r in chosen}, key=lambda a: (_attention_rank(a), str(a)))
+    cells: dict[tuple, dict[str, str]] = {}
+    for r in chosen:
+        text = f"{r['psnr']:.2f}" if r["psnr"] is not None else "—"
+        if r["tiled_psnr"] is not None:
+            text += f" ({r['tiled_psnr']:.2f})"
+        cells.setdefault((r["crop"], r["seed"]), {})[r["attention"]] = text
+    table = [
+        {"crop": f"{crop}²" if crop else "—", "seed": seed, **values}
+        for (crop, seed), values in sorted(cells.items(), key=lambda item: (-(item[0][0] or 0), item[0][1] or 0))
+    ]
+    columns = {"crop": "crop", "seed": "seed", **{a: LABELS.get(a, str(a)) for a in attentions}}
+    return markdown_table(table, columns)
+
+
+def render_markdown(
+    rows: Sequence[dict[str, Any]],
+    table: Sequence[dict[str, Any]],
+    sweep_dir: str | Path,
+    macs_size: int,
+    headline: str | None = None,
+) -> str:
+    """The tables per task and set, each with its per-seed PSNRs, then what the intervals on ``headline`` (the
+    held-out set by default) decide."""
+    columns = {**COLUMNS, "macs_g": f"MACs @{macs_size}² (G)"}
+    steps = sorted({r["steps"] for r in rows if r["steps"] is not None})
+    seeds = sorted({r["seed"] for r in rows if r["seed"] is not None})
+    models = sorted({str(r["model"]) for r in rows})
+    jobs = len({r["run_dir"] for r in rows})
+    parts = [
+        f"Attention ablation, sweep `{sweep_dir}`: {jobs} jobs, {'/'.join(models)} LAformer, "
+        f"{'/'.join(map(str, steps))} steps each, seeds {', '.join(map(str, seeds))}. Each job is scored once, at "
+        "the end of training (nothing is chosen on any score), on whole images in one pass (**whole**) and restored "
+        "in overlapping tiles of its training crop size (**tiled**). PSNR and SSIM are mean ± sd over seeds; "
+        "**Δ vs RELA** is paired by seed (the RELA job of the same task, crop and seed): mean difference and its "
+        "95 % t-interval. An interval that holds 0 does not separate the two variants. Train time and images/s "
+        "count training steps only; job time is the whole job, scoring included.\n",
+    ]
+    for task in dict.fromkeys(r["task"] for r in table):
+        for set_name in dict.fromkeys(r["set"] for r in table if r["task"] == task):
+            block = [_display(r) for r in table if r["task"] == task and r["set"] == set_name]
+            inputs = sorted({round(r["input_psnr"], 2) for r in block if r.get("input_psnr") is not None})
+            label = SET_LABELS.get(set_name, set_name)
+            parts.append(f"## {TASKS.get(task, task)}: {label} (`{set_name}`)\n")
+            if inputs:
+                parts.append(f"Degraded input: {' / '.join(f'{v:.2f}' for v in inputs)} dB PSNR.\n")
+            parts.append(markdown_table(block, columns, FORMATS))
+            parts.append("Per seed, whole-image PSNR (tiled in brackets):\n")
+            parts.append(per_seed_table(rows, task, set_name))
+    headline = plot_set(rows, headline)
+    against, gaps = verdicts(table, headline)
+    if against or gaps:
+        parts.append(f"## What the 95 % intervals decide on `{headline}`\n")
+    if against:
+        parts.append("Each variant against RELA, whole images (paired by seed):\n\n" + "\n".join(against) + "\n")
+    if gaps:
+        parts.append(
+            "One pass against tiles of the training crop (paired within each job):\n\n" + "\n".join(gaps) + "\n"
+        )
+    return "\n".join(parts)
+
+
+# -- the plot ------------------------------------------------------------------------------------------------------
+def plot_set(rows: Sequence[dict[str, Any]], wanted: str | None = None) -> str | None:
+    """The set the plot shows: ``wanted``, else the held-out test set, else the first one scored."""
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    if wanted:
+        if wanted not in sets:
+            raise ValueError(f"no job was scored on set {wanted!r}; the sets are {sets}")
+        return wanted
+    return "demo-test" if "demo-test" in sets else (sets[0] if sets else None)
+
+
+def plot(rows: Sequence[dict[str, Any]], table: Sequence[dict[str, Any]], path: str | Path, set_name: str) -> Path:
+    """Per task (one row of panels): each seed's PSNR per crop and variant (filled: whole image, hollow: tiled),
+    and the paired differences to RELA with their 95 % intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,38 +396,25 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    names = [LABELS.get(r["attention"], r["attention"]) for r in rows]
-    colors = [
-        {"linear": "tab:gray", "rela": "tab:blue", "softmax": "tab:orange"}.get(r["attention"], "tab:green")
-        for r in rows
-    ]
-    panels = [
-        ("psnr", "validation PSNR (dB)", ".2f"),
-        ("ssim", "validation SSIM", ".4f"),
-        ("train_time_min", "training time (min)", None),
-    ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8))
-    for ax, (key, title, fmt) in zip(axes, panels):
-        values = [r[key] if r[key] is not None else float("nan") for r in rows]
-        fmt = fmt or (".1f" if max(values, default=0) >= 1 else ".2f")
-        bars = ax.bar(names, values, color=colors)
-        ax.bar_label(bars, labels=[format(v, fmt) for v in values], fontsize=9)
-        ax.set_title(title)
-        if key == "psnr":
-            # Zoomed on the variants (the noisy input, far below, is named in the title): the gaps are tenths of a dB.
-            inputs = [r["input_psnr"] for r in rows if r["input_psnr"] is not None]
-            if inputs:
-                ax.set_title(f"{title}; noisy input {inputs[0]:.2f}")
-            finite = [v for v in values if v == v]
-            if finite:
-                ax.set_ylim(min(finite) - 0.5, max(finite) + 0.3)
-        if key == "ssim":
-            finite = [v for v in values if v == v]
-            if finite:
-                ax.set_ylim(max(0.0, min(finite) - 0.05), min(1.0, max(finite) + 0.03))
-    steps = {r["steps"] for r in rows}
+    rows = [r for r in rows if r["set"] == set_name]
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(13, 3.9 * len(tasks)), squeeze=False)
+    for (ax_points, ax_diff), task in zip(axes, tasks):
+        chosen = [r for r in rows if r["task"] == task]
+        crops = sorted({r["crop"] for r in chosen}, key=lambda c: -(c or 0))
+        attentions = sorted({r["attention"] for r in chosen}, key=lambda a: (_attention_rank(a), str(a)))
+        _points_panel(ax_points, chosen, crops, attentions)
+        diffs = [r for r in table if r["task"] == task and r["set"] == set_name and r.get("diff_psnr") is not None]
+        _diff_panel(ax_diff, chosen, diffs, crops, [a for a in attentions if a != BASELINE])
+        label = TASKS.get(task, task)
+        inputs = [r["input_psnr"] for r in chosen if r["input_psnr"] is not None]
+        ax_points.set_title(f"{label}: PSNR per seed" + (f" (input {inputs[0]:.2f} dB)" if inputs else ""), fontsize=10)
+        ax_diff.set_title(f"{label}: paired difference to RELA, 95% CI", fontsize=10)
+    steps = sorted({r["steps"] for r in rows if r["steps"] is not None})
     fig.suptitle(
-        f"Attention ablation: {rows[0]['model']} LAformer, {'/'.join(map(str, steps))} steps each", fontsize=11
+        f"Attention ablation on {SET_LABELS.get(set_name, set_name)} ({set_name}), {'/'.join(map(str, steps))} steps; "
+        "filled: whole image, hollow: tiles of the training crop",
+        fontsize=11,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -166,24 +422,97 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def write_report(sweep_dir: str | Path, out_dir: str | Path, macs_size: int = 256) -> list[dict[str, Any]]:
-    rows = ablation_rows(read_job_summaries(sweep_dir), macs_size)
+def _positions(crops: Sequence[Any], names: Sequence[str]) -> dict[tuple, float]:
+    width = len(names) + 1
+    return {(crop, name): i * width + j for i, crop in enumerate(crops) for j, name in enumerate(names)}
+
+
+def _crop_ticks(ax: Any, crops: Sequence[Any], names: Sequence[str]) -> None:
+    pos = _positions(crops, names)
+    ax.set_xticks(
+        [pos[(c, n)] for c in crops for n in names],
+        [f"{LABELS.get(n, n)}\n{c}²" if c else LABELS.get(n, n) for c in crops for n in names],
+        fontsize=8,
+    )
+
+
+def _points_panel(ax: Any, rows: Sequence[dict], crops: Sequence[Any], attentions: Sequence[str]) -> None:
+    pos = _positions(crops, attentions)
+    for (crop, attention), x in pos.items():
+        runs = [r for r in rows if r["crop"] == crop and r["attention"] == attention]
+        color = COLORS.get(attention, "tab:green")
+        for key, offset, face in (("psnr", -0.15, color), ("tiled_psnr", 0.15, "none")):
+            values = [r[key] for r in runs if r[key] is not None]
+            if not values:
+                continue
+            ax.scatter([x + offset] * len(values), values, s=28, facecolors=face, edgecolors=color, zorder=3)
+            mean = sum(values) / len(values)
+            ax.hlines(mean, x + offset - 0.12, x + offset + 0.12, colors=color, linewidth=2)
+    _crop_ticks(ax, crops, attentions)
+    ax.set_ylabel("PSNR (dB)")
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _diff_panel(
+    ax: Any, rows: Sequence[dict], diffs: Sequence[dict], crops: Sequence[Any], attentions: Sequence[str]
+) -> None:
+    pos = _positions(crops, attentions)
+    base = {(r["crop"], r["seed"]): r for r in rows if r["attention"] == BASELINE}
+    for row in diffs:
+        x = pos.get((row["crop"], row["attention"]))
+        if x is None:
+            continue
+        color = COLORS.get(row["attention"], "tab:green")
+        for key, offset, face in (("psnr", -0.15, color), ("tiled_psnr", 0.15, "none")):
+            mean, low, high = row.get(f"diff_{key}"), row.get(f"diff_{key}_low"), row.get(f"diff_{key}_high")
+            if mean is None:
+                continue
+            if low is not None:
+                ax.errorbar(x + offset, mean, yerr=[[mean - low], [high - mean]], color=color, capsize=4, zorder=2)
+            ax.scatter([x + offset], [mean], s=50, facecolors=face, edgecolors=color, zorder=3, marker="D")
+            seeds = [
+                r[key] - base[(r["crop"], r["seed"])][key]
+                for r in rows
+                if r["attention"] == row["attention"]
+                and r["crop"] == row["crop"]
+                and r[key] is not None
+                and (r["crop"], r["seed"]) in base
+                and base[(r["crop"], r["seed"])][key] is not None
+            ]
+            ax.scatter([x + offset + 0.08] * len(seeds), seeds, s=10, color=color, alpha=0.6, zorder=3)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    _crop_ticks(ax, crops, attentions)
+    ax.set_ylabel("variant − RELA (dB)")
+    ax.grid(axis="y", alpha=0.3)
+
+
+# -- entry point -------------------------------------------------------------------------------------------------
+def write_report(
+    sweep_dir: str | Path, out_dir: str | Path, macs_size: int = 256, set_name: str | None = None
+) -> list[dict[str, Any]]:
+    """Read the sweep's job summaries and write the CSVs, the markdown and the plot to ``out_dir``; the table."""
+    rows = seed_rows(read_job_summaries(sweep_dir), macs_size)
+    table = summary_rows(rows)
     out_dir = Path(out_dir)
-    write_csv(rows, out_dir / "results.csv")
-    (out_dir / "results.md").write_text(render_markdown(rows, sweep_dir, macs_size))
-    plot(rows, out_dir / "psnr_by_attention.png")
+    write_csv(table, out_dir / "results.csv")
+    write_csv(rows, out_dir / "results_per_seed.csv")
+    (out_dir / "results.md").write_text(render_markdown(rows, table, sweep_dir, macs_size, set_name))
+    shown = plot_set(rows, set_name)
+    if shown is not None:
+        plot(rows, table, out_dir / "psnr_by_attention.png", shown)
     print((out_dir / "results.md").read_text())
-    print(f"Table and plot written to {out_dir}/results.{{csv,md}} and {out_dir}/psnr_by_attention.png")
-    return rows
+    print(f"Tables and plot written to {out_dir}/results.{{csv,md}}, results_per_seed.csv, psnr_by_attention.png")
+    return table
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path, help="the multirun folder holding the jobs 0/, 1/, 2/")
+    parser.add_argument("sweep_dir", type=Path, help="the multirun folder holding the jobs 0/, 1/, ...")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="where to write results")
     parser.add_argument("--macs-size", type=int, default=256, help="image side at which MACs are counted")
+    parser.add_argument("--plot-set", default=None, help="the test set the plot shows (default: the held-out one)")
     args = parser.parse_args(argv)
-    write_report(args.sweep_dir, args.out, args.macs_size)
+    write_report(args.sweep_dir, args.out, args.macs_size, args.plot_set)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,14 @@ bounded by the head dimension d; RELA adds one banded depthwise-convolution matr
 given per head as min / median / max over the head's channels.
 
     python experiments/rank_analysis/analyze.py                         # untrained tiny models only
-    python experiments/rank_analysis/analyze.py --sweep-dir outputs/ablation_attention/multiruns/<time>_<id>
+    python experiments/rank_analysis/analyze.py --sweep-dir outputs/ablation_attention/multiruns/<sweep>
+    python experiments/rank_analysis/analyze.py outputs/ablation_attention/multiruns/<sweep>   # the same
     python experiments/rank_analysis/analyze.py --ckpt run_a/checkpoints/last.ckpt --ckpt run_b/...
 
-Writes ``rank_table.csv`` (one row per head), ``rank_table.md`` (per level) and ``rank_by_level.png``.
+A sweep's jobs are told apart by their task, training crop and seed (from each job's ``summary.json``), so a
+multi-seed sweep gives one set of rows per trained network. Writes ``rank_table.csv`` (one row per head of every
+network), ``rank_levels.csv`` (per network and level), ``rank_table.md`` (per level over the seeds, then each
+seed at full resolution) and ``rank_by_level.png``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from laformer.models.rank import DEFAULT_ENERGY, DEFAULT_RTOL, attention_rank_re
 from laformer.reports import markdown_table, read_job_summaries, write_csv
 
 STATES = ("untrained", "trained")
+# What tells the trained networks of one sweep apart (None for untrained models and bare --ckpt files).
+RUN_KEYS = ("task", "crop", "seed")
 ATTENTION_NAMES = {"LinearAttention": "linear", "RankEnhancedLinearAttention": "rela", "SoftmaxAttention": "softmax"}
 
 
@@ -73,17 +79,21 @@ def rank_rows(
     source: str,
     rtol: float = DEFAULT_RTOL,
     energy: float = DEFAULT_ENERGY,
+    run: dict[str, Any] | None = None,
 ) -> list[dict]:
-    """``attention_rank_report`` rows (float64) with the variant, level and training state added.
+    """``attention_rank_report`` rows (float64) with the variant, level, training state and run labels added.
 
-    Level 1 is full resolution; each level below has a quarter of the tokens.
+    Level 1 is full resolution; each level below has a quarter of the tokens. ``run`` holds the ``RUN_KEYS``
+    (task, crop, seed) of a sweep's job; missing ones are None.
     """
     rows = attention_rank_report(model.double().eval(), x.double(), rtol, energy)
     full = max(row["tokens"] for row in rows)
+    labels = {key: (run or {}).get(key) for key in RUN_KEYS}
     return [
         {
             "state": state,
             "source": source,
+            **labels,
             "variant": ATTENTION_NAMES.get(row["attention"], row["attention"]),
             "level": 1 + round(math.log(full / row["tokens"], 4)),
             **row,
@@ -93,23 +103,51 @@ def rank_rows(
     ]
 
 
-def checkpoints_of_sweep(sweep_dir: str | Path, attentions: Sequence[str]) -> list[Path]:
-    """The last checkpoint of each job of a sweep whose attention is one of ``attentions``."""
-    paths = []
+def run_labels(summary: dict[str, Any]) -> dict[str, Any]:
+    """Task (the degradation config), training crop and seed of a sweep's job, from its summary and overrides."""
+    overrides = {}
+    for item in summary.get("overrides") or ():
+        key, _, value = str(item).partition("=")
+        overrides[key.lstrip("+~")] = value
+
+    def first(*values: Any) -> Any:
+        return next((v for v in values if v is not None), None)
+
+    def number(value: Any) -> int | None:
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return None
+
+    return {
+        "task": first(overrides.get("data/degradation"), summary.get("degradation")),
+        "crop": number(first(summary.get("patch_size"), overrides.get("data.patch_size"))),
+        "seed": number(first(summary.get("seed"), overrides.get("seed"))),
+    }
+
+
+def sweep_checkpoints(sweep_dir: str | Path, attentions: Sequence[str]) -> list[tuple[Path, dict[str, Any]]]:
+    """(last checkpoint, run labels) of each job of a sweep whose attention is one of ``attentions``."""
+    found = []
     for summary in read_job_summaries(sweep_dir):
         if summary.get("attention") in attentions:
             checkpoint = summary.get("last_checkpoint") or summary.get("best_checkpoint")
             if not checkpoint:
                 raise FileNotFoundError(f"job {summary.get('run_dir')} of {sweep_dir} saved no checkpoint")
-            paths.append(Path(checkpoint))
-    if not paths:
+            found.append((Path(checkpoint), run_labels(summary)))
+    if not found:
         raise FileNotFoundError(f"no job of {sweep_dir} trained one of the attentions {list(attentions)}")
-    return paths
+    return found
+
+
+def checkpoints_of_sweep(sweep_dir: str | Path, attentions: Sequence[str]) -> list[Path]:
+    """The last checkpoint of each job of a sweep whose attention is one of ``attentions``."""
+    return [path for path, _ in sweep_checkpoints(sweep_dir, attentions)]
 
 
 def analyse(
     attentions: Sequence[str],
-    checkpoints: Iterable[str | Path] = (),
+    checkpoints: Iterable[str | Path | tuple[str | Path, dict[str, Any]]] = (),
     size: int = 32,
     preset: str = "tiny",
     seed: int = 0,
@@ -117,34 +155,48 @@ def analyse(
     photo: str = "chelsea",
     energy: float = DEFAULT_ENERGY,
 ) -> list[dict]:
-    """Rank rows of the untrained variants and of every checkpoint, all on the same photo crop."""
+    """Rank rows of the untrained variants and of every checkpoint, all on the same photo crop.
+
+    A checkpoint is a path, or a (path, run labels) pair as :func:`sweep_checkpoints` gives them.
+    """
     x = photo_crop(size, photo)
     rows = []
     for model in untrained_models(attentions, preset, seed).values():
         rows += rank_rows(model, x, "untrained", f"{preset}, seed {seed}", rtol, energy)
-    for path in checkpoints:
+    for item in checkpoints:
+        path, run = item if isinstance(item, tuple) else (item, None)
         net, config = load_network(path)
         if config.get("attention") not in attentions:
             continue
-        rows += rank_rows(net, x, "trained", str(path), rtol, energy)
+        rows += rank_rows(net, x, "trained", str(path), rtol, energy, run)
     return rows
 
 
-def level_summary(rows: Sequence[dict]) -> list[dict]:
-    """Per (state, variant, level): heads, tokens N, head dim d, and each rank over heads (median of per-head
-    medians, smallest minimum, largest maximum); the numerical rank also as a fraction of N; the median global-map
-    and local-term norms."""
+def _sortable(value: Any) -> tuple:
+    return (value is not None, str(value) if not isinstance(value, int | float) else "", value or 0)
+
+
+def level_summary(rows: Sequence[dict], by: Sequence[str] = ()) -> list[dict]:
+    """Per (state, variant, ``by``..., level): heads, tokens N, head dim d, and each rank over heads (median of
+    per-head medians, smallest minimum, largest maximum); the numerical rank also as a fraction of N; the median
+    global-map and local-term norms. ``by`` adds run labels (``RUN_KEYS``) to the grouping: ``("task", "crop",
+    "seed")`` gives one group per trained network; none pools every network of a state and variant."""
+    by = tuple(by)
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["state"], row["variant"], row["level"]), []).append(row)
+        key = (row["state"], row["variant"], *(row.get(k) for k in by), row["level"])
+        groups.setdefault(key, []).append(row)
     summary = []
-    for (state, variant, level), group in sorted(
-        groups.items(), key=lambda item: (STATES.index(item[0][0]), *item[0][1:])
+    for key, group in sorted(
+        groups.items(), key=lambda item: (STATES.index(item[0][0]), item[0][1], *map(_sortable, item[0][2:]))
     ):
+        state, variant, level = key[0], key[1], key[-1]
         row = {
             "state": state,
             "variant": variant,
+            **dict(zip(by, key[2:-1])),
             "level": level,
+            "networks": len({r["source"] for r in group}),
             "heads": len(group),
             "tokens": group[0]["tokens"],
             "head_dim": group[0]["head_dim"],
@@ -160,40 +212,63 @@ def level_summary(rows: Sequence[dict]) -> list[dict]:
     return summary
 
 
-def render_markdown(summary: Sequence[dict], size: int, photo: str, rtol: float, energy: float = DEFAULT_ENERGY) -> str:
-    columns = {
-        "state": "state",
-        "variant": "attention",
-        "level": "level",
-        "heads": "heads (all blocks)",
-        "tokens": "tokens N",
-        "head_dim": "head dim d",
-        "rank_min": "rank min",
-        "rank_median": "rank median",
-        "rank_max": "rank max",
-        "rank_fraction": "median / N",
-        "energy_rank_min": "energy rank min",
-        "energy_rank_median": "energy rank median",
-        "energy_rank_max": "energy rank max",
-        "global_norm": "global map ‖A‖_F",
-        "local_norm": "local term ‖M_c‖_F",
-    }
-    formats = {
-        "rank_median": "g",
-        "rank_fraction": ".3f",
-        "energy_rank_median": "g",
-        "global_norm": ".3f",
-        "local_norm": ".2f",
-    }
-    return (
+LEVEL_COLUMNS = {
+    "state": "state",
+    "variant": "attention",
+    "task": "task",
+    "crop": "crop",
+    "seed": "seed",
+    "level": "level",
+    "networks": "networks",
+    "heads": "heads (all blocks)",
+    "tokens": "tokens N",
+    "head_dim": "head dim d",
+    "rank_min": "rank min",
+    "rank_median": "rank median",
+    "rank_max": "rank max",
+    "rank_fraction": "median / N",
+    "energy_rank_min": "energy rank min",
+    "energy_rank_median": "energy rank median",
+    "energy_rank_max": "energy rank max",
+    "global_norm": "global map ‖A‖_F",
+    "local_norm": "local term ‖M_c‖_F",
+}
+LEVEL_FORMATS = {
+    "rank_median": "g",
+    "rank_fraction": ".3f",
+    "energy_rank_median": "g",
+    "global_norm": ".3f",
+    "local_norm": ".2f",
+}
+
+
+def _columns(summary: Sequence[dict], drop: Sequence[str]) -> dict[str, str]:
+    """The table's columns: run labels only where some row has one, and without ``drop``."""
+    labelled = {key for key in RUN_KEYS if any(row.get(key) is not None for row in summary)}
+    return {k: v for k, v in LEVEL_COLUMNS.items() if k not in drop and (k not in RUN_KEYS or k in labelled)}
+
+
+def render_markdown(rows: Sequence[dict], size: int, photo: str, rtol: float, energy: float = DEFAULT_ENERGY) -> str:
+    """Per level over every network of a state, variant, task and crop (all seeds pooled); then, for a sweep of
+    several seeds, each trained network on its own at full resolution (level 1)."""
+    pooled = level_summary(rows, by=("task", "crop"))
+    text = (
         f"Numerical rank (singular values > {rtol:g} x largest) and energy rank (fewest singular values holding "
         f"{energy:.0%} of their squared sum) of the effective attention maps on the {size} x {size} centre crop "
-        f"of `{photo}`. One row per training state, attention and level, over every head of every block at that "
-        "level; for RELA each head's ranks are first taken over its channels. ‖A‖_F is the median Frobenius norm "
-        "of the heads' row-stochastic global maps (1: uniform averaging over all tokens; sqrt(N): one token per "
-        "row); ‖M_c‖_F is the median norm of RELA's depthwise term (0: none).\n\n"
-        + markdown_table(summary, columns, formats)
+        f"of `{photo}`. One row per training state, attention, task, training crop and level, over every head of "
+        "every block at that level of every network (seeds pooled: `networks` counts them); for RELA each head's "
+        "ranks are first taken over its channels. ‖A‖_F is the median Frobenius norm of the heads' row-stochastic "
+        "global maps (1: uniform averaging over all tokens; sqrt(N): one token per row); ‖M_c‖_F is the median "
+        "norm of RELA's depthwise term (0: none).\n\n"
+        + markdown_table(pooled, _columns(pooled, drop=("seed",)), LEVEL_FORMATS)
     )
+    per_seed = [r for r in level_summary(rows, by=RUN_KEYS) if r["state"] == "trained" and r["level"] == 1]
+    if len({r.get("seed") for r in per_seed}) > 1:
+        drop = ("state", "networks", "tokens", "head_dim", "rank_min", "rank_max", "level")
+        text += "\nEach trained network at full resolution (level 1), one row per seed:\n\n" + markdown_table(
+            per_seed, _columns(per_seed, drop=drop), LEVEL_FORMATS
+        )
+    return text
 
 
 PANELS = {"rank": "numerical rank", "energy_rank": "energy rank"}
@@ -265,6 +340,7 @@ def by_level_tokens(summary: Sequence[dict], level: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", type=Path, nargs="?", help="an attention-ablation sweep (same as --sweep-dir)")
     parser.add_argument("--sweep-dir", type=Path, help="an attention-ablation sweep: analyse its jobs' checkpoints")
     parser.add_argument("--ckpt", type=Path, action="append", default=[], help="a checkpoint (repeatable)")
     parser.add_argument("--attentions", default="linear,rela", help="variants to analyse (add softmax if wanted)")
@@ -280,14 +356,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     attentions = [name.strip() for name in args.attentions.split(",") if name.strip()]
-    checkpoints = list(args.ckpt)
-    if args.sweep_dir:
-        checkpoints += checkpoints_of_sweep(args.sweep_dir, attentions)
+    checkpoints: list = list(args.ckpt)
+    for sweep in dict.fromkeys(s for s in (args.sweep, args.sweep_dir) if s):
+        checkpoints += sweep_checkpoints(sweep, attentions)
     rows = analyse(attentions, checkpoints, args.size, args.preset, args.seed, args.rtol, args.photo, args.energy)
-    summary = level_summary(rows)
     write_csv(rows, args.out / "rank_table.csv")
-    (args.out / "rank_table.md").write_text(render_markdown(summary, args.size, args.photo, args.rtol, args.energy))
-    plot(summary, args.out / "rank_by_level.png")
+    write_csv(level_summary(rows, by=RUN_KEYS), args.out / "rank_levels.csv")
+    (args.out / "rank_table.md").write_text(render_markdown(rows, args.size, args.photo, args.rtol, args.energy))
+    plot(level_summary(rows), args.out / "rank_by_level.png")  # every trained network of a variant pooled
     print((args.out / "rank_table.md").read_text())
     print(f"Per-head table, per-level table and plot written to {args.out}/rank_table.{{csv,md}}, rank_by_level.png")
 

@@ -100,3 +100,30 @@ class RunScriptAfterSweep(HydraCallback):
                 f"the report script failed (exit {done.returncode}); the sweep's jobs are complete, rerun it with: "
                 + " ".join(command)
             )
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (n - 1); the sd is None for fewer than two values."""
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float | None, float | None, float | None]:
+    """(mean, low, high): the mean and its two-sided Student-t confidence interval at ``level``.
+
+    For paired differences (one per seed) this is the paired t-interval. The bounds are None for fewer than two
+    values, where no interval exists.
+    """
+    from scipy import stats
+
+    mean, sd = mean_sd(values)
+    if mean is None or sd is None:
+        return mean, None, None
+    n = len([v for v in values if v is not None])
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / n**0.5
+    return mean, mean - half, mean + half

@@ -30,9 +30,12 @@ def config_dir() -> str:
 
 def register_resolvers() -> None:
     """``${uid:}``: a short random id, resolved once per config (its cache carries into multirun jobs), so
-    output folders of jobs started in the same second never collide."""
+    output folders of jobs started in the same second never collide. ``sweep_name``: see laformer.sweeps."""
     if not OmegaConf.has_resolver("uid"):
         OmegaConf.register_new_resolver("uid", lambda: uuid.uuid4().hex[:6], use_cache=True)
+    from laformer.sweeps import register_sweep_resolver  # a multirun's folder, named by the sweep
+
+    register_sweep_resolver()
 
 
 def to_jsonable(value: Any) -> Any:

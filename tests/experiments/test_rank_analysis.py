@@ -64,35 +64,40 @@ def test_linear_rank_is_bounded_by_head_dim_and_rela_exceeds_it() -> None:
 
 
 def test_level_summary_and_outputs(tmp_path: Path) -> None:
-    summary = analyze.level_summary(_rows())
+    rows = _rows()
+    summary = analyze.level_summary(rows)
     assert [(s["state"], s["variant"], s["level"]) for s in summary] == [
         ("untrained", v, level) for v in ("linear", "rela") for level in (1, 2, 3, 4)
     ]
     first = summary[0]
     assert first["heads"] == 3 and first["tokens"] == 256 and first["rank_max"] <= first["head_dim"]
-    markdown = analyze.render_markdown(summary, SIDE, "chelsea", 1e-6)
-    assert "| untrained | linear | 1 | 3 | 256 | 4 | 4 | 4 | 4 | 0.016 |" in markdown  # width 8: d = 4
+    assert first["networks"] == 1
+    markdown = analyze.render_markdown(rows, SIDE, "chelsea", 1e-6)
+    assert "| untrained | linear | 1 | 1 | 3 | 256 | 4 | 4 | 4 | 4 | 0.016 |" in markdown  # width 8: d = 4
+    assert "| task |" not in markdown and "one row per seed" not in markdown  # no sweep: no run columns
     analyze.plot(summary, tmp_path / "rank.png")
     assert matplotlib.image.imread(tmp_path / "rank.png").shape[1] > 500
 
 
-def _checkpoint(tmp_path: Path, attention: str) -> Path:
-    """A checkpoint laid out as laformer-train writes it: the module's ``net.*`` weights and the net config."""
+def _checkpoint(tmp_path: Path, attention: str, seed: int | None = None, crop: int = 64) -> Path:
+    """A checkpoint laid out as laformer-train writes it: the module's ``net.*`` weights and the net config; its
+    job's summary in ``tmp_path/sweep`` (with the sweep's overrides when ``seed`` is given)."""
     config = {"_target_": "laformer.models.LAformer.from_preset", "name": "tiny", "attention": attention, "width": 8}
-    torch.manual_seed(1)
+    torch.manual_seed(1 if seed is None else seed)
     net = LAformer.from_preset("tiny", attention=attention, width=8)
     with torch.no_grad():  # a "trained" network: weights no seeded init gives
         for module in net.modules():
             if hasattr(module, "dwconv"):
                 module.dwconv.weight.mul_(3.0)
-    path = tmp_path / attention / "checkpoints" / "last.ckpt"
+    path = tmp_path / f"{attention}-{seed}" / "checkpoints" / "last.ckpt"
     path.parent.mkdir(parents=True)
     state = {f"net.{k}": v for k, v in net.state_dict().items()}
     torch.save({"state_dict": state, StoreNetConfig.KEY: config}, path)
-    write_summary(
-        tmp_path / "sweep" / str(len(list((tmp_path / "sweep").glob("*")))),
-        {"attention": attention, "last_checkpoint": str(path), "metrics": {}},
-    )
+    summary = {"attention": attention, "last_checkpoint": str(path), "metrics": {}}
+    if seed is not None:
+        summary["overrides"] = ["data/degradation=lowlight", f"data.patch_size={crop}", f"seed={seed}"]
+        summary["overrides"].append(f"model.attention={attention}")
+    write_summary(tmp_path / "sweep" / str(len(list((tmp_path / "sweep").glob("*")))), summary)
     return path
 
 
@@ -103,7 +108,7 @@ def test_sweep_checkpoints_are_loaded_and_analysed(tmp_path: Path) -> None:
     assert found == [paths["linear"], paths["rela"]]  # softmax was not asked for
 
     out = tmp_path / "out"
-    analyze.main(["--sweep-dir", str(tmp_path / "sweep"), "--size", str(SIDE), "--out", str(out)])
+    analyze.main([str(tmp_path / "sweep"), "--size", str(SIDE), "--out", str(out)])  # positional: the callback's form
     with (out / "rank_table.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     trained = [r for r in rows if r["state"] == "trained"]
@@ -120,3 +125,25 @@ def test_a_sweep_without_the_requested_variants_is_an_error(tmp_path: Path) -> N
     write_summary(tmp_path / "0", {"attention": "softmax", "last_checkpoint": "x.ckpt"})
     with pytest.raises(FileNotFoundError, match="trained one of the attentions"):
         analyze.checkpoints_of_sweep(tmp_path, ["linear", "rela"])
+
+
+def test_a_sweep_of_seeds_gives_rows_per_network_and_a_per_seed_table(tmp_path: Path) -> None:
+    (tmp_path / "sweep").mkdir()
+    for seed in (1, 2):
+        for attention in ("linear", "rela", "softmax"):
+            _checkpoint(tmp_path, attention, seed=seed)
+    found = analyze.sweep_checkpoints(tmp_path / "sweep", ["linear", "rela"])
+    assert [labels for _, labels in found] == [{"task": "lowlight", "crop": 64, "seed": s} for s in (1, 1, 2, 2)]
+    out = tmp_path / "out"
+    analyze.main(["--sweep-dir", str(tmp_path / "sweep"), "--size", str(SIDE), "--out", str(out)])
+    with (out / "rank_levels.csv").open(newline="") as handle:
+        levels = list(csv.DictReader(handle))
+    trained = [r for r in levels if r["state"] == "trained"]
+    assert {(r["variant"], r["seed"], r["level"]) for r in trained} == {
+        (v, s, lv) for v in ("linear", "rela") for s in ("1", "2") for lv in ("1", "2", "3", "4")
+    }
+    assert all(r["task"] == "lowlight" and r["crop"] == "64" and r["networks"] == "1" for r in trained)
+    markdown = (out / "rank_table.md").read_text()
+    assert "| trained | linear | lowlight | 64 | 1 | 2 | 6 |" in markdown  # seeds pooled: 2 networks, 6 heads
+    assert "one row per seed" in markdown
+    assert "| linear | lowlight | 64 | 1 | 3 |" in markdown and "| rela | lowlight | 64 | 2 | 3 |" in markdown

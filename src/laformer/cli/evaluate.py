@@ -18,8 +18,16 @@ from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all
-from laformer.inference.checkpoint import load_checkpoint, net_state_dict, network_from_checkpoint
+from laformer.inference.checkpoint import (
+    is_suite_checkpoint,
+    load_checkpoint,
+    load_network,
+    net_state_dict,
+    network_from_checkpoint,
+)
+from laformer.models.registry import network_info
 from laformer.runs import config_dir, register_resolvers, write_summary
+from laformer.sweeps import resume_sweep_job
 from laformer.training.callbacks import StoreNetConfig
 
 register_resolvers()
@@ -49,15 +57,23 @@ def print_table(results: dict[str, dict[str, float]]) -> None:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    if (finished := resume_sweep_job(cfg, resume=False)) is not None:  # scored in an earlier run of this multirun
+        return finished
     start = time.perf_counter()
     run_dir = Path(cfg.paths.output_dir)
-    checkpoint = load_checkpoint(cfg.ckpt_path)  # weights-only: the file may come from someone else
-    if checkpoint.get(StoreNetConfig.KEY):
-        net, net_config = network_from_checkpoint(checkpoint, source=str(cfg.ckpt_path))
-    else:  # an older checkpoint: the network comes from this run's own `model` config
-        net_config = OmegaConf.to_container(cfg.model, resolve=True)
-        net = hydra.utils.instantiate(net_config)
-        net.load_state_dict(net_state_dict(checkpoint, str(cfg.ckpt_path)))
+    path = Path(cfg.ckpt_path)
+    if path.is_dir() or path.suffix.lower() == ".safetensors":  # a model folder, or published safetensors weights
+        net, net_config = load_network(path)
+    else:
+        checkpoint = load_checkpoint(path)  # weights-only: the file may come from someone else
+        if checkpoint.get(StoreNetConfig.KEY) or not is_suite_checkpoint(checkpoint):
+            # ours, with its config; or a published network file (NAFNet's, SwinIR's ... .pth), through spandrel
+            net, net_config = network_from_checkpoint(checkpoint, source=str(path))
+        else:  # an older checkpoint: the network comes from this run's own `model` config
+            net_config = OmegaConf.to_container(cfg.model, resolve=True)
+            net = hydra.utils.instantiate(net_config)
+            net.load_state_dict(net_state_dict(checkpoint, str(path)))
+    info = network_info(net)
     module = hydra.utils.instantiate(cfg.module, net=net)
     if cfg.get("save_images"):
         module.image_dir = str(run_dir / "images")
@@ -81,8 +97,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     summary = {
         "task": "eval",
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),
-        "model": net_config.get("name"),
-        "attention": net_config.get("attention"),
+        "model": info.preset or net_config.get("name"),
+        "family": info.family,
+        "attention": info.attention,
         "data": hydra_choices().get("data", cfg.data.get("_target_")),
         "overrides": hydra_overrides(),
         "self_ensemble": bool(cfg.module.get("self_ensemble")),

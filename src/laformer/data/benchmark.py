@@ -34,6 +34,9 @@ from laformer.data.mat_readers import write_dnd_submission
 from laformer.data.registry import DatasetSpec, get_spec
 from laformer.metrics.protocol import EvalProtocol
 
+# What degrades ground-truth-only validation and test sets (``eval_degradation``).
+EVAL_DEGRADATIONS = ("gaussian", "train")
+
 
 class BenchmarkDataModule(RestorationDataModule):
     """Args (besides ``RestorationDataModule``'s):
@@ -46,6 +49,10 @@ class BenchmarkDataModule(RestorationDataModule):
     dual_pixel: DPDD: stack the left and right dual-pixel views as a 6-channel input.
     degradation: ``(clean_batch, generator) -> degraded`` for ground-truth-only training sets (DFWB).
     val_sigma / test_sigmas: Gaussian noise levels (0-255 scale) of ground-truth-only validation and test sets.
+    eval_degradation: what degrades ground-truth-only validation and test sets: ``gaussian`` (default) is
+        Gaussian noise at ``val_sigma`` / ``test_sigmas``, one test set per sigma (``CBSD68-s50``); ``train`` is
+        the training ``degradation`` itself, seeded per image, one test set per benchmark (``CBSD68``): for a
+        task that is not Gaussian noise (e.g. ``data/degradation=lowlight``).
     seed: first per-image seed of synthetic test degradations (image i uses seed + i).
     strict_pairs: unmatched inputs or targets raise (True) or are skipped with a warning (False).
     check: ``header`` (sizes and readable headers, at setup), ``full`` (decode every image), ``none``.
@@ -63,6 +70,7 @@ class BenchmarkDataModule(RestorationDataModule):
         degradation: Callable[..., Tensor] | None = None,
         val_sigma: float = 25.0,
         test_sigmas: Sequence[float] = (15.0, 25.0, 50.0),
+        eval_degradation: str = "gaussian",
         seed: int = 0,
         strict_pairs: bool = True,
         check: str = "header",
@@ -82,6 +90,11 @@ class BenchmarkDataModule(RestorationDataModule):
         self.val_limit, self.channels, self.dual_pixel = val_limit, channels, dual_pixel
         self.degradation, self.val_sigma = degradation, val_sigma
         self.test_sigmas, self.seed = tuple(float(s) for s in test_sigmas), seed
+        if eval_degradation not in EVAL_DEGRADATIONS:
+            raise ValueError(f"data.eval_degradation must be one of {EVAL_DEGRADATIONS}, got {eval_degradation!r}")
+        if eval_degradation == "train" and degradation is None:
+            raise ValueError("data.eval_degradation=train needs a training data.degradation to apply")
+        self.eval_degradation = eval_degradation
         self.strict_pairs, self.check = strict_pairs, check
         self._found: dict[tuple[str, str], tuple[Found, SplitContent]] = {}
         self._checked: dict[tuple[str, str], SplitStats] = {}
@@ -153,8 +166,9 @@ class BenchmarkDataModule(RestorationDataModule):
         _, content = self.content(benchmark, split)
         self.check_split(benchmark, split)
         if spec.kind == "clean":
+            degrade = self.degradation if self.eval_degradation == "train" else GaussianNoise(sigma)
             return DegradedImageDataset(
-                content.clean, GaussianNoise(sigma), set_name=set_name, seed=self.seed, channels=self.channels
+                content.clean, degrade, set_name=set_name, seed=self.seed, channels=self.channels
             )
         return PairedImageDataset(
             content.pairs, set_name=set_name, channels=self.channels, size_mismatch=spec.size_mismatch
@@ -171,7 +185,7 @@ class BenchmarkDataModule(RestorationDataModule):
     def set_names(self, benchmark: str) -> list[str]:
         """The test-set names a benchmark contributes (one per noise level for ground-truth-only sets)."""
         spec = get_spec(benchmark)
-        if spec.kind == "clean":
+        if spec.kind == "clean" and self.eval_degradation == "gaussian":
             return [f"{spec.title}-s{sigma:g}" for sigma in self.test_sigmas]
         return [spec.title]
 
@@ -181,7 +195,8 @@ class BenchmarkDataModule(RestorationDataModule):
             if get_spec(benchmark).kind == "predict":
                 warnings.warn(f"{benchmark} has no ground truth; run laformer-eval data={benchmark}", stacklevel=2)
                 continue
-            sigmas = self.test_sigmas if get_spec(benchmark).kind == "clean" else (None,)
+            gaussian = get_spec(benchmark).kind == "clean" and self.eval_degradation == "gaussian"
+            sigmas = self.test_sigmas if gaussian else (None,)
             for set_name, sigma in zip(self.set_names(benchmark), sigmas):
                 datasets[set_name] = self._whole_images(benchmark, "test", set_name, sigma)
         return datasets
