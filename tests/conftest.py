@@ -30,6 +30,11 @@ FAST_DEMO = [
     "data.train_photos=[astronaut,coffee]",
     "data.val_photos=[chelsea]",
     "data.val_crop=96",
+    # The demo's held-out test set, dead-leaves pictures and classical anchors stay out of the quick runs.
+    "data.test_photos=[]",
+    "data.procedural_ratio=0.0",
+    "test_after_fit=false",
+    "callbacks.anchors.methods=[]",
     "trainer.log_every_n_steps=1",
     "callbacks.progress_bar=null",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -13,7 +13,11 @@ from torch import Tensor
 
 @dataclass
 class Comparison:
-    """One image's degraded input, restoration and target (C x H x W in [0, 1]) and their PSNRs."""
+    """One image's degraded input, restoration and target (C x H x W in [0, 1]) and their PSNRs.
+
+    ``anchors``: other restorations shown between input and restored, as (label, image, PSNR): the classical
+    baselines (NL-means, BM3D) on the same input.
+    """
 
     name: str
     input: Tensor
@@ -21,6 +25,16 @@ class Comparison:
     target: Tensor
     input_psnr: float
     restored_psnr: float
+    anchors: list[tuple[str, Tensor, float]] = field(default_factory=list)
+
+    def panels(self) -> list[tuple[Tensor, str]]:
+        """(image, caption) of each column: input | anchors... | restored | target."""
+        return [
+            (self.input, f"{self.name}: input ({self.input_psnr:.2f} dB)"),
+            *((image, f"{label} ({psnr:.2f} dB)") for label, image, psnr in self.anchors),
+            (self.restored, f"restored ({self.restored_psnr:.2f} dB)"),
+            (self.target, "target"),
+        ]
 
 
 def _fit(image: Tensor, max_side: int) -> Tensor:
@@ -35,10 +49,10 @@ def _fit(image: Tensor, max_side: int) -> Tensor:
 
 
 def comparison_grid(rows: Sequence[Comparison], max_side: int = 384, gap: int = 4) -> Tensor:
-    """A 3 x H x W grid, one row per image: input | restored | target, on a white background."""
-    tiles = [[_fit(t, max_side) for t in (r.input, r.restored, r.target)] for r in rows]
+    """A 3 x H x W grid, one row per image: input | anchors... | restored | target, on a white background."""
+    tiles = [[_fit(image, max_side) for image, _ in r.panels()] for r in rows]
     height = sum(row[0].shape[-2] for row in tiles) + gap * (len(tiles) + 1)
-    width = max(sum(t.shape[-1] for t in row) for row in tiles) + gap * 4
+    width = max(sum(t.shape[-1] for t in row) + gap * (len(row) + 1) for row in tiles)
     grid = torch.ones(3, height, width)
     y = gap
     for row in tiles:
@@ -52,7 +66,7 @@ def comparison_grid(rows: Sequence[Comparison], max_side: int = 384, gap: int = 
 
 
 def save_comparison_figure(rows: Sequence[Comparison], path: str | Path, title: str = "", max_side: int = 512) -> Path:
-    """A captioned PNG (matplotlib) of the comparisons, with each image's PSNR."""
+    """A captioned PNG (matplotlib) of the comparisons, one column per panel, with each image's PSNR."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,17 +74,14 @@ def save_comparison_figure(rows: Sequence[Comparison], path: str | Path, title: 
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(len(rows), 3, figsize=(12, 4 * len(rows)), squeeze=False)
+    columns = max(len(r.panels()) for r in rows)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(4 * columns, 4 * len(rows)), squeeze=False)
     for ax_row, r in zip(axes, rows):
-        captions = (
-            f"{r.name}: input ({r.input_psnr:.2f} dB)",
-            f"restored ({r.restored_psnr:.2f} dB)",
-            "target",
-        )
-        for ax, image, caption in zip(ax_row, (r.input, r.restored, r.target), captions):
+        for ax in ax_row:
+            ax.axis("off")
+        for ax, (image, caption) in zip(ax_row, r.panels()):
             ax.imshow(_fit(image, max_side).permute(1, 2, 0).numpy())
             ax.set_title(caption, fontsize=11)
-            ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=13)
     fig.tight_layout()

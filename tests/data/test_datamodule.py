@@ -93,6 +93,7 @@ def _demo(**kwargs) -> DemoDataModule:
         repeat=2,
         train_photos=("astronaut", "coffee"),
         val_photos=("chelsea",),
+        test_photos=(),  # the default held-out set holds astronaut and chelsea
     )
     return DemoDataModule(**{**defaults, **kwargs})
 
@@ -141,6 +142,7 @@ def test_demo_train_batches_grey_and_per_device() -> None:
         channels=1,
         train_photos=("coffee",),
         val_photos=("chelsea",),
+        test_photos=(),
     )
     dm.setup("fit")
     batches = list(dm.train_dataloader())

@@ -15,6 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all, join_run_log
 from laformer.dashboards import log_run_config, prepare_wandb, run_keys
 from laformer.runs import config_dir, register_resolvers, write_summary
+from laformer.sweeps import resume_sweep_job
+from laformer.training.anchors import ClassicalAnchors
 from laformer.training.callbacks import StoreNetConfig, TrainingThroughput
 
 register_resolvers()
@@ -29,6 +31,8 @@ def _metrics(trainer: L.Trainer) -> dict[str, float]:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train (and optionally test) as ``cfg`` says; write and return the run summary."""
+    if (finished := resume_sweep_job(cfg)) is not None:  # a multirun job done in an earlier run: laformer.sweeps
+        return finished
     start = time.perf_counter()
     join_run_log()
     if cfg.get("seed") is not None:
@@ -61,6 +65,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         finish_loggers(loggers)
 
     checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    anchors = next((c for c in trainer.callbacks if isinstance(c, ClassicalAnchors) and c.methods), None)
     summary = {
         **keys,
         "task": "train",
@@ -80,6 +85,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in module.parameters()),
         "skipped_nonfinite": int(getattr(module, "skipped_nonfinite", 0)),
         "throughput": throughput.summary(trainer.world_size),
+        # NL-means / BM3D beside the network (their scores are in metrics): methods, skipped ones and why
+        "anchors": anchors.summary() if anchors is not None else None,
         "wall_time_s": round(time.perf_counter() - start, 2),
         "run_dir": str(run_dir),
     }

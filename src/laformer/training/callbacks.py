@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
+from laformer.training.anchors import ClassicalAnchors
 from laformer.visualize import Comparison, comparison_grid, save_comparison_figure
 
 
@@ -17,21 +18,25 @@ class ValidationImageGrid(L.Callback):
     """Keeps the first ``max_images`` validation images of each epoch and shows them as a grid.
 
     The grid goes to every logger that takes images (wandb, TensorBoard) and, on rank 0, to
-    ``<save_dir>/val_grid.png`` with each image's input and restored PSNR.
+    ``<save_dir>/val_grid.png`` with each image's input and restored PSNR. With a
+    :class:`~laformer.training.anchors.ClassicalAnchors` callback in the trainer, each classical method scored on
+    the image (NL-means, BM3D) gets a column between input and restored.
     """
 
     def __init__(self, max_images: int = 4, save_dir: str | None = None, max_side: int = 384) -> None:
         self.max_images, self.save_dir, self.max_side = max_images, save_dir, max_side
         self.rows: list[Comparison] = []
+        self.sets: list[str] = []
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.rows = []
+        self.rows, self.sets = [], []
 
     def on_validation_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int, *args
     ) -> None:
         if len(self.rows) >= self.max_images or not isinstance(outputs, dict):
             return
+        self.sets.append(str(batch["set"][0]) if "set" in batch else "")
         self.rows.append(
             Comparison(
                 name=str(batch["name"][0]),
@@ -46,8 +51,14 @@ class ValidationImageGrid(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not self.rows:
             return
+        anchors = next((c for c in trainer.callbacks if isinstance(c, ClassicalAnchors)), None)
+        labels: list[str] = []
+        if anchors is not None:
+            for row, set_name in zip(self.rows, self.sets):
+                row.anchors = anchors.columns(set_name, row.name)
+                labels = labels or [label for label, _, _ in row.anchors]
         grid = comparison_grid(self.rows, self.max_side)
-        caption = "input | restored | target"
+        caption = " | ".join(["input", *labels, "restored", "target"])
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image("val/images", [grid], step=trainer.global_step, caption=[caption])
@@ -55,6 +66,8 @@ class ValidationImageGrid(L.Callback):
                 logger.experiment.add_image("val/images", grid, global_step=trainer.global_step)
         if self.save_dir and trainer.is_global_zero:
             title = f"step {trainer.global_step}: {caption}"
+            if anchors is not None and anchors.skipped:
+                title += " (skipped: " + ", ".join(sorted(anchors.skipped)) + ", not installed)"
             save_comparison_figure(self.rows, Path(self.save_dir) / "val_grid.png", title=title)
 
 
