@@ -96,7 +96,7 @@ def test_broken_folders_get_one_line(folder: Path, tmp_path: Path) -> None:
         load_network(foreign)
     assert not (tmp_path / "pwned").exists()
 
-    with pytest.raises(CheckpointError, match="without config.json"):
+    with pytest.raises(CheckpointError, match=r"without config\.json"):
         load_network(tmp_path / "truncated" / "..")  # tmp_path itself: a folder, but no model in it
 
 
