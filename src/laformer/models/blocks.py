@@ -123,6 +123,10 @@ class GlobalPerception(nn.Module):
             return self.forward_in_strips(x, spans)
         q, k, v = self.qkv_heads(x)
         s = self.spatial(q, k, v, x.shape[-2:])
+        # The attention's output comes back in its own layout: give it the block input's, so the 1x1 projection's
+        # weight gradient is laid out as the weight (DDP otherwise copies it every step, see LayerNorm2d).
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        s = s.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         return self.project(self.join(s, x, None if self.fusion == "sequence" else self.channel(x)))
 
     def forward_in_strips(self, x: Tensor, spans: list[tuple[int, int]]) -> Tensor:
