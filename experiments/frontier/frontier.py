@@ -538,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--points", default=None, help="cost points to run, e.g. tiny (default: all)")
     parser.add_argument("--networks", default=None, help="network names to run, e.g. laformer_rela,nafnet")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--steps", type=int, default=300, help="training steps of every job (default: 300)")
+    parser.add_argument("--steps", type=int, default=250, help="training steps of every job (default: 250)")
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate of every job (suite default)")
     parser.add_argument("--out", type=Path, default=HERE, help="results and run folders (default: beside this)")
     parser.add_argument("--test-set", default="demo-test", help="the held-out set scored (summary key)")
