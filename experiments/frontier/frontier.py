@@ -522,7 +522,8 @@ def plot(rows: list[dict], anchors: list[dict], args: argparse.Namespace, path: 
     panels = [("latency_s", f"forward latency at {args.sizes[0]}² (s, {args.device}, fp32, batch 1)")]
     panels.append(("macs_g", "MACs at 256 x 256 (G)"))
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-    colours = {}
+    colours: dict[str, str] = {}
+    labelled: dict[str, set[str]] = {}
     for ax, (key, xlabel) in zip(axes, panels):
         shown = [r for r in rows if r.get(key) and r.get("test_psnr") is not None]
         for row in shown:
@@ -530,15 +531,18 @@ def plot(rows: list[dict], anchors: list[dict], args: argparse.Namespace, path: 
             laformer = row["network"].startswith("laformer")
             marker = ("*" if laformer else "o") if row["point"] == "tiny" else ("P" if laformer else "s")
             size = 13 if laformer else 7
+            named = row["network"] not in labelled.setdefault(key, set())  # one legend entry per network
+            labelled[key].add(row["network"])
             ax.errorbar(row[key], row["test_psnr"], yerr=row.get("test_psnr_sd") or 0, fmt=marker, color=colour,
-                        markersize=size, capsize=3)  # fmt: skip
-            ax.annotate(f"{row['network']} ({row['point']})", (row[key], row["test_psnr"]), fontsize=7,
-                        textcoords="offset points", xytext=(5, 4))  # fmt: skip
+                        markersize=size, capsize=3, label=row["network"] if named else None)  # fmt: skip
+            if row.get("pareto") and key == "latency_s":  # the rest are named by colour in the legend
+                ax.annotate(f"{row['network']} ({row['point']})", (row[key], row["test_psnr"]), fontsize=7,
+                            textcoords="offset points", xytext=(5, 4))  # fmt: skip
         front = sorted((r for r in shown if r.get("pareto")), key=lambda r: r[key])
         if key == "latency_s" and front:
             ax.step([r[key] for r in front], [r["test_psnr"] for r in front], where="post", color="0.3",
                     linewidth=1, label="Pareto front")  # fmt: skip
-            ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower right", fontsize=7, ncol=2)
         for anchor in anchors:
             ax.axhline(anchor["test_psnr"], linestyle=":" if anchor["network"] == "noisy input" else "--",
                        color="0.6", linewidth=1)  # fmt: skip
