@@ -51,8 +51,12 @@ def test_layer_norm_returns_its_inputs_memory_format_and_normalises_over_channel
 
 
 @pytest.mark.slow  # two gloo processes of the real laformer-train
-def test_two_process_ddp_run_does_not_warn_about_grad_strides(tmp_path) -> None:
-    overrides = fast("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=2")
+@pytest.mark.parametrize("memory_format", ["contiguous", "channels_last"])  # channels_last: the demo's
+def test_two_process_ddp_run_does_not_warn_about_grad_strides(tmp_path, memory_format: str) -> None:
+    overrides = fast(
+        "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=2",
+        f"module.memory_format={memory_format}",
+    )  # fmt: skip
     output = run_cli(tmp_path / "ddp", [*overrides, "trainer.limit_val_batches=0", "test_after_fit=false"])
     assert "Starting with 2 processes" in output
     assert DDP_STRIDE_WARNING not in output

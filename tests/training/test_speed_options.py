@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _one_step_loss(memory_format: str, compile: bool) -> tuple[float, torch.Tensor]:
     torch.manual_seed(0)
     module = RestorationModule(LAformer.from_preset("tiny", width=8), memory_format=memory_format, compile=compile)
+    module.setup("fit")
     module.on_fit_start()
     generator = torch.Generator().manual_seed(1)
     batch = {"input": torch.rand(2, 3, 32, 32, generator=generator), "target": torch.rand(2, 3, 32, 32)}
@@ -32,6 +33,16 @@ def test_channels_last_changes_nothing_but_speed() -> None:
     loss_cl, grad_cl = _one_step_loss("channels_last", False)
     assert abs(loss - loss_cl) < 1e-4
     torch.testing.assert_close(grad, grad_cl, rtol=1e-3, atol=1e-5)
+
+
+def test_channels_last_weights_are_set_before_the_strategy_wraps_the_model() -> None:
+    """DDP lays out its gradient buckets like the parameters when it wraps the model (after ``setup``, before
+    ``on_fit_start``): converting later made every DDP step warn "Grad strides do not match bucket view strides"."""
+    module = RestorationModule(LAformer.from_preset("tiny", width=8), memory_format="channels_last")
+    weight = module.net.embed.weight
+    assert not weight.is_contiguous(memory_format=torch.channels_last)
+    module.setup("fit")
+    assert module.net.embed.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_unknown_memory_format_is_refused() -> None:

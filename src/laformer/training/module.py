@@ -89,9 +89,13 @@ class RestorationModule(L.LightningModule):
         return self.net(x)
 
     # -- training -------------------------------------------------------------------------------------
-    def on_fit_start(self) -> None:
+    def setup(self, stage: str) -> None:
+        # Before the strategy wraps the model: DDP lays its gradient buckets out like the parameters at wrapping
+        # time, so converting later (on_fit_start) made it warn "Grad strides do not match bucket view strides".
         if self.memory_format is torch.channels_last:
             self.net.to(memory_format=torch.channels_last)
+
+    def on_fit_start(self) -> None:
         if self.compile_net and self._train_forward is None:
             self._train_forward = torch.compile(self.net)
 
