@@ -38,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -260,25 +261,33 @@ def forward_pass(net, x, device) -> tuple[float, float | None]:
     return elapsed, (peak - base) if peak is not None and base is not None else None
 
 
-def measure(network: Network, args: argparse.Namespace) -> dict[str, Any]:
-    """Latency at the first size, memory growth at the first two, the 4K estimate (and pass, with --full-4k)."""
+def prepared(network: Network, device) -> tuple[Any, Callable[[int, int], Any]]:
+    """The network as ``laformer-restore`` runs it (eval; channels-last on the CPU) and a maker of its inputs."""
     import torch
 
     from laformer.inference.restore import prepare_network
     from laformer.models import network_info
 
-    device = torch.device(args.device)
-    row: dict[str, Any] = {"point": network.point, "network": network.name, "device": str(device)}
-    row["load_before"] = _load()
     torch.manual_seed(0)
-    net = prepare_network(build(network), device)  # eval; channels-last on the CPU, as laformer-restore runs it
+    net = prepare_network(build(network), device)
     channels = network_info(net).in_channels
     memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
-    row["baseline_mb"] = _status_mb("VmRSS") if device.type == "cpu" else torch.cuda.memory_allocated(device) / 2**20
 
     def image(width: int, height: int):
         return torch.rand(1, channels, height, width, device=device).contiguous(memory_format=memory_format)
 
+    return net, image
+
+
+def measure(network: Network, args: argparse.Namespace) -> dict[str, Any]:
+    """Latency at the first size, memory growth at the first two, the 4K estimate (and pass, with --full-4k)."""
+    import torch
+
+    device = torch.device(args.device)
+    row: dict[str, Any] = {"point": network.point, "network": network.name, "device": str(device)}
+    row["load_before"] = _load()
+    net, image = prepared(network, device)
+    row["baseline_mb"] = _status_mb("VmRSS") if device.type == "cpu" else torch.cuda.memory_allocated(device) / 2**20
     first, second = args.sizes[0], args.sizes[1] if len(args.sizes) > 1 else None
     x = image(first, first)
     for _ in range(args.warmup):
@@ -337,14 +346,8 @@ def warm_up_process(network: Network, args: argparse.Namespace, passes: int = 4)
     """
     import torch
 
-    from laformer.inference.restore import prepare_network
-    from laformer.models import network_info
-
-    device = torch.device(args.device)
-    net = prepare_network(build(network), device)
-    channels = network_info(net).in_channels
-    memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
-    x = torch.rand(1, channels, args.sizes[0], args.sizes[0], device=device).contiguous(memory_format=memory_format)
+    net, image = prepared(network, torch.device(args.device))
+    x = image(args.sizes[0], args.sizes[0])
     with torch.inference_mode():
         for _ in range(passes):
             net(x)
