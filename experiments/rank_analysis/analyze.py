@@ -21,6 +21,7 @@ seed at full resolution) and ``rank_by_level.png``.
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -154,22 +155,68 @@ def analyse(
     rtol: float = DEFAULT_RTOL,
     photo: str = "chelsea",
     energy: float = DEFAULT_ENERGY,
+    earlier: dict[str, list[dict]] | None = None,
 ) -> list[dict]:
     """Rank rows of the untrained variants and of every checkpoint, all on the same photo crop.
 
-    A checkpoint is a path, or a (path, run labels) pair as :func:`sweep_checkpoints` gives them.
+    A checkpoint is a path, or a (path, run labels) pair as :func:`sweep_checkpoints` gives them. A checkpoint
+    that no longer exists (a job restored from its records in a fresh checkout) keeps the rows computed from it
+    before, if ``earlier`` (:func:`earlier_rows`) has them.
     """
+    checkpoints = [item if isinstance(item, tuple) else (item, None) for item in checkpoints]
+    for path, _ in checkpoints:  # before any work: a gone checkpoint without earlier rows is an error
+        if not Path(path).is_file():
+            _reused_rows(Path(path), earlier or {}, quiet=True)
     x = photo_crop(size, photo)
     rows = []
     for model in untrained_models(attentions, preset, seed).values():
         rows += rank_rows(model, x, "untrained", f"{preset}, seed {seed}", rtol, energy)
-    for item in checkpoints:
-        path, run = item if isinstance(item, tuple) else (item, None)
+    for path, run in checkpoints:
+        if not Path(path).is_file():
+            rows += _reused_rows(Path(path), earlier or {})
+            continue
         net, config = load_network(path)
         if config.get("attention") not in attentions:
             continue
         rows += rank_rows(net, x, "trained", str(path), rtol, energy, run)
     return rows
+
+
+def earlier_rows(table: str | Path) -> dict[str, list[dict]]:
+    """The trained rows of an earlier ``rank_table.csv``, by the checkpoint they came from (``source``), with
+    numbers parsed back; empty if there is no such table."""
+    table = Path(table)
+    if not table.is_file():
+        return {}
+    with table.open(newline="") as handle:
+        rows = [{key: _parsed(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+    found: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["state"] == "trained":
+            found.setdefault(str(row["source"]), []).append(row)
+    return found
+
+
+def _parsed(value: str) -> Any:
+    if value == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _reused_rows(path: Path, earlier: dict[str, list[dict]], quiet: bool = False) -> list[dict]:
+    if str(path) not in earlier:
+        raise FileNotFoundError(
+            f"checkpoint {path} is gone and no earlier rank table has rows from it: rerun its job (delete the job "
+            "folder and rerun the sweep), or pass --earlier with the rank_table.csv that analysed it"
+        )
+    if not quiet:
+        print(f"{path} is gone: reusing the {len(earlier[str(path)])} rows computed from it before", flush=True)
+    return earlier[str(path)]
 
 
 def _sortable(value: Any) -> tuple:
@@ -353,13 +400,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--energy", type=float, default=DEFAULT_ENERGY, help="share of the squared singular values for the energy rank"
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="where to write results")
+    parser.add_argument(
+        "--earlier",
+        type=Path,
+        default=None,
+        help="rank_table.csv whose rows stand in for checkpoints that are gone (default: the one in --out)",
+    )
     args = parser.parse_args(argv)
+    earlier = earlier_rows(args.earlier or args.out / "rank_table.csv")
 
     attentions = [name.strip() for name in args.attentions.split(",") if name.strip()]
     checkpoints: list = list(args.ckpt)
     for sweep in dict.fromkeys(s for s in (args.sweep, args.sweep_dir) if s):
         checkpoints += sweep_checkpoints(sweep, attentions)
-    rows = analyse(attentions, checkpoints, args.size, args.preset, args.seed, args.rtol, args.photo, args.energy)
+    rows = analyse(
+        attentions, checkpoints, args.size, args.preset, args.seed, args.rtol, args.photo, args.energy, earlier
+    )
     write_csv(rows, args.out / "rank_table.csv")
     write_csv(level_summary(rows, by=RUN_KEYS), args.out / "rank_levels.csv")
     (args.out / "rank_table.md").write_text(render_markdown(rows, args.size, args.photo, args.rtol, args.energy))

@@ -147,3 +147,21 @@ def test_a_sweep_of_seeds_gives_rows_per_network_and_a_per_seed_table(tmp_path: 
     assert "| trained | linear | lowlight | 64 | 1 | 2 | 6 |" in markdown  # seeds pooled: 2 networks, 6 heads
     assert "one row per seed" in markdown
     assert "| linear | lowlight | 64 | 1 | 3 |" in markdown and "| rela | lowlight | 64 | 2 | 3 |" in markdown
+
+
+def test_a_checkpoint_that_is_gone_keeps_its_earlier_rows(tmp_path: Path) -> None:
+    """A job restored from its records in a fresh checkout has no checkpoint: its rows come from the last table."""
+    (tmp_path / "sweep").mkdir()
+    paths = {name: _checkpoint(tmp_path, name, seed=1) for name in ("linear", "rela")}
+    out = tmp_path / "out"
+    analyze.main([str(tmp_path / "sweep"), "--size", str(SIDE), "--out", str(out)])
+    before = (out / "rank_table.csv").read_text()
+    assert set(analyze.earlier_rows(out / "rank_table.csv")) == {str(p) for p in paths.values()}
+
+    paths["rela"].unlink()
+    with pytest.raises(FileNotFoundError, match=r"is gone and no earlier rank table.*--earlier"):
+        analyze.main([str(tmp_path / "sweep"), "--size", str(SIDE), "--out", str(tmp_path / "fresh")])
+    assert not (tmp_path / "fresh").exists()  # refused before any work or any file
+    analyze.main([str(tmp_path / "sweep"), "--size", str(SIDE), "--out", str(out)])  # the earlier table: --out's
+    assert (out / "rank_table.csv").read_text() == before  # the same rows, read back and written again
+    assert "| trained | rela | lowlight | 64 | 1 | 1 | 3 |" in (out / "rank_table.md").read_text()
