@@ -43,12 +43,7 @@ def save(sweep_dir: Path, records: Path = RECORDS) -> list[Path]:
         raise FileNotFoundError(f"no finished job (*/{SUMMARY_FILE}) under {sweep_dir}: nothing to save")
     saved = []
     for job in jobs:
-        target = Path(records) / sweep_dir.name / job.name
-        target.mkdir(parents=True, exist_ok=True)
-        for name in KEPT:
-            if (job / name).is_file():
-                shutil.copy2(job / name, target / name)
-        saved.append(target)
+        saved.append(_copy_kept(job, Path(records) / sweep_dir.name / job.name))
     print(f"Saved {len(saved)} finished jobs of {sweep_dir} to {Path(records) / sweep_dir.name}")
     return saved
 
@@ -66,13 +61,18 @@ def restore(records: Path = RECORDS, root: Path | None = None) -> list[Path]:
         if (job / SUMMARY_FILE).exists() or (job / "checkpoints").exists():
             print(f"{job} already holds a run of this job: kept, not restored")
             continue
-        job.mkdir(parents=True, exist_ok=True)
-        for name in KEPT:
-            if (record / name).is_file():
-                shutil.copy2(record / name, job / name)
-        restored.append(job)
+        restored.append(_copy_kept(record, job))
     print(f"Restored {len(restored)} finished jobs under {root}")
     return restored
+
+
+def _copy_kept(source: Path, target: Path) -> Path:
+    """Copy the ``KEPT`` files that ``source`` has into ``target`` (created); returns ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in KEPT:
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+    return target
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -164,16 +164,15 @@ def analyse(
     before, if ``earlier`` (:func:`earlier_rows`) has them.
     """
     checkpoints = [item if isinstance(item, tuple) else (item, None) for item in checkpoints]
-    for path, _ in checkpoints:  # before any work: a gone checkpoint without earlier rows is an error
-        if not Path(path).is_file():
-            _reused_rows(Path(path), earlier or {}, quiet=True)
+    # Before any work: a gone checkpoint without earlier rows is an error.
+    reused = {str(path): _reused_rows(Path(path), earlier or {}) for path, _ in checkpoints if not Path(path).is_file()}
     x = photo_crop(size, photo)
     rows = []
     for model in untrained_models(attentions, preset, seed).values():
         rows += rank_rows(model, x, "untrained", f"{preset}, seed {seed}", rtol, energy)
     for path, run in checkpoints:
-        if not Path(path).is_file():
-            rows += _reused_rows(Path(path), earlier or {})
+        if str(path) in reused:
+            rows += reused[str(path)]
             continue
         net, config = load_network(path)
         if config.get("attention") not in attentions:
@@ -208,14 +207,13 @@ def _parsed(value: str) -> Any:
     return value
 
 
-def _reused_rows(path: Path, earlier: dict[str, list[dict]], quiet: bool = False) -> list[dict]:
+def _reused_rows(path: Path, earlier: dict[str, list[dict]]) -> list[dict]:
     if str(path) not in earlier:
         raise FileNotFoundError(
             f"checkpoint {path} is gone and no earlier rank table has rows from it: rerun its job (delete the job "
             "folder and rerun the sweep), or pass --earlier with the rank_table.csv that analysed it"
         )
-    if not quiet:
-        print(f"{path} is gone: reusing the {len(earlier[str(path)])} rows computed from it before", flush=True)
+    print(f"{path} is gone: reusing the {len(earlier[str(path)])} rows computed from it before", flush=True)
     return earlier[str(path)]
 
 
