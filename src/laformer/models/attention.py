@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from collections.abc import Callable
 
 import torch
@@ -98,19 +99,55 @@ class RankEnhancedLinearAttention(LinearAttention):
     The depthwise convolution is a banded, generally full-rank N x N operator, so the sum lifts the rank
     of the attention map above the head dimension that bounds vanilla linear attention. It has no bias,
     so zero weights reduce RELA exactly to ``LinearAttention``.
+
+    The depthwise weights are drawn from a generator of their own, never from PyTorch's global random stream.
+    Drawing them from the global stream shifted every weight built after them, so under one seed RELA started
+    from other weights than linear and softmax (58 of 276 shared tensors equal in the tiny network), and an
+    ablation's paired difference mixed the attention with a new initial draw. Now one seed gives every variant the
+    same shared weights, and the global stream after construction is the same too.
     """
 
     def __init__(self, dim: int, num_heads: int, feature_map: str = "elu", kernel_size: int = 5) -> None:
         super().__init__(dim, num_heads, feature_map)
         self.kernel_size = kernel_size
         self.halo = kernel_size // 2
-        self.dwconv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim, bias=False)
+        # skip_init builds the layer without drawing its default initial weights (which would use the global stream).
+        self.dwconv = nn.utils.skip_init(
+            nn.Conv2d, dim, dim, kernel_size, padding=kernel_size // 2, groups=dim, bias=False
+        )
+        self.reset_local_parameters(local_init_generator())
+
+    def reset_local_parameters(self, generator: torch.Generator) -> None:
+        """PyTorch's default Conv2d initialisation of the depthwise weights, drawn from ``generator``."""
+        with torch.no_grad():
+            nn.init.kaiming_uniform_(self.dwconv.weight, a=math.sqrt(5), generator=generator)
 
     def local(self, v_map: Tensor) -> Tensor:
         return self.dwconv(v_map)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
         return heads_to_map(self.linear_term(q, k, v), size) + self.local(heads_to_map(v, size))
+
+
+def local_init_generator() -> torch.Generator:
+    """A generator for RELA's depthwise weights, seeded from the global seed without drawing from its stream.
+
+    ``torch.initial_seed()`` is what ``torch.manual_seed`` (or Lightning's ``seed_everything``) set, so the
+    depthwise weights are as reproducible as the rest, and a different seed gives different kernels.
+    """
+    return torch.Generator().manual_seed((torch.initial_seed() + 0x9E3779B9) % 2**63)
+
+
+def reset_local_terms(net: nn.Module) -> None:
+    """Give every RELA layer of ``net`` its own depthwise draw, in module order, from one seeded generator.
+
+    Each layer seeds its own generator when built alone; within a network, layers of equal width would then start
+    from equal kernels.
+    """
+    generator = local_init_generator()
+    for module in net.modules():
+        if isinstance(module, RankEnhancedLinearAttention):
+            module.reset_local_parameters(generator)
 
 
 class SoftmaxAttention(nn.Module):

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
+from laformer.models.attention import reset_local_terms
 from laformer.models.blocks import LAformerBlock
 from laformer.models.registry import NetworkInfo
 
@@ -137,6 +138,7 @@ class LAformer(
         self.decoders = nn.ModuleList(stage(i, blocks[i]) for i in reversed(range(LEVELS - 1)))
         self.refinement = stage(0, refinement)
         self.output = nn.Conv2d(width, out_channels, 3, padding=1)
+        reset_local_terms(self)
 
     @classmethod
     def from_preset(cls, name: str, attention: str = "rela", **overrides: Any) -> LAformer:
