@@ -42,6 +42,8 @@ ANCHORS = {"nlmeans": "NL-means (σ known)", "bm3d": "BM3D (σ known)"}
 TASKS = {"noise50": "Gaussian noise σ 50", "lowlight": "low light", "noise": "Gaussian noise"}
 SET_LABELS = {"demo-test": "held-out test photos", "demo-val": "validation photos"}
 LEVEL = 0.95
+# RELA jobs trained before its depthwise weights had a generator of their own (see initialisation_rows).
+INDEPENDENT_INIT = Path(__file__).resolve().parent / "rela_independent_init"
 METRICS = ("psnr", "ssim", "input_psnr", "tiled_psnr", "tiled_ssim", "tile", *(f"{a}_psnr" for a in ANCHORS))
 
 
@@ -375,6 +377,95 @@ def render_markdown(
     return "\n".join(parts)
 
 
+# -- RELA's initial weights: a shared start against an independent draw ----------------------------------------
+def initialisation_rows(
+    rows: Sequence[dict[str, Any]],
+    independent: Sequence[dict[str, Any]],
+    reference: str = "linear",
+    level: float = LEVEL,
+) -> list[dict[str, Any]]:
+    """Per (task, crop, set): RELA's seed spread and its paired difference to ``reference``, for RELA jobs that
+    start from ``reference``'s weights (``rows``, this sweep) and for RELA jobs whose every weight was an
+    independent draw (``independent``: jobs of the code before the depthwise term had a generator of its own).
+
+    Only the seeds that have all three jobs (reference, shared-start RELA, independent RELA) count, so both
+    columns describe the same seeds. ``shared_minus_independent`` is paired by seed: does the start move the level?
+    """
+
+    def by_seed(chosen: Sequence[dict[str, Any]], attention: str) -> dict[tuple, dict[Any, float]]:
+        found: dict[tuple, dict[Any, float]] = {}
+        for r in chosen:
+            if r["attention"] == attention and r["psnr"] is not None:
+                found.setdefault(_block_key(r), {})[r["seed"]] = r["psnr"]
+        return found
+
+    refs, shared, drawn = by_seed(rows, reference), by_seed(rows, BASELINE), by_seed(independent, BASELINE)
+    out = []
+    for key, independent_psnr in drawn.items():
+        seeds = sorted(set(independent_psnr) & set(shared.get(key, {})) & set(refs.get(key, {})))
+        if not seeds:
+            continue
+        row: dict[str, Any] = {"task": key[0], "crop": key[1], "set": key[2], "seeds": len(seeds)}
+        for name, psnr in (("shared", shared[key]), ("independent", independent_psnr)):
+            row[f"rela_{name}_mean"], row[f"rela_{name}_sd"] = mean_sd([psnr[s] for s in seeds])
+            diffs = [psnr[s] - refs[key][s] for s in seeds]
+            row[f"diff_{name}_mean"], row[f"diff_{name}_low"], row[f"diff_{name}_high"] = t_interval(diffs, level)
+            row[f"diff_{name}_sd"] = mean_sd(diffs)[1]
+        shift = [shared[key][s] - independent_psnr[s] for s in seeds]
+        row["shared_minus_independent"], row["shift_low"], row["shift_high"] = t_interval(shift, level)
+        out.append(row)
+    return sorted(
+        out,
+        key=lambda r: (
+            list(TASKS).index(r["task"]) if r["task"] in TASKS else 99,
+            -(r["crop"] or 0),
+            r["set"] != "demo-test",
+            r["set"],
+        ),
+    )
+
+
+def render_initialisation(table: Sequence[dict[str, Any]], reference: str = "linear") -> str:
+    """The markdown section of :func:`initialisation_rows`."""
+    name = LABELS.get(reference, reference)
+    shown = [
+        {
+            "where": f"{TASKS.get(r['task'], r['task'])}, {r['crop']}², `{r['set']}`",
+            "seeds": r["seeds"],
+            "shared": _pm(r["rela_shared_mean"], r["rela_shared_sd"]),
+            "independent": _pm(r["rela_independent_mean"], r["rela_independent_sd"]),
+            "diff_shared": _paired_cell(r, "shared"),
+            "diff_independent": _paired_cell(r, "independent"),
+            "shift": _ci(r["shared_minus_independent"], r["shift_low"], r["shift_high"]),
+        }
+        for r in table
+    ]
+    columns = {
+        "where": "task, crop, set",
+        "seeds": "seeds",
+        "shared": "RELA, shared start (dB)",
+        "independent": "RELA, independent draw (dB)",
+        "diff_shared": f"RELA − {name}, shared start [95 % CI]",
+        "diff_independent": f"RELA − {name}, independent draw [95 % CI]",
+        "shift": "shared − independent RELA [95 % CI]",
+    }
+    return (
+        f"## RELA's initial weights: the same start as {name}, or an independent draw\n\n"
+        f"Before 2026-12-03, RELA's depthwise weights were drawn from the global random stream and shifted every "
+        f"weight built after them, so under one seed RELA started from other weights than {name} and softmax. "
+        "Those jobs (`rela_independent_init/`) are compared here with this sweep's RELA jobs, which share every "
+        f"initial weight with {name} under the same seed. Same seeds in both columns; PSNR of whole images, mean ± "
+        "sd; differences paired by seed with their 95 % t-intervals and the sd of the paired differences.\n\n"
+        + markdown_table(shown, columns)
+    )
+
+
+def _paired_cell(row: dict[str, Any], name: str) -> str:
+    sd = row[f"diff_{name}_sd"]
+    interval = _ci(row[f"diff_{name}_mean"], row[f"diff_{name}_low"], row[f"diff_{name}_high"])
+    return f"{interval} (sd {'—' if sd is None else f'{sd:.2f}'})"
+
+
 # -- the plot ------------------------------------------------------------------------------------------------------
 def plot_set(rows: Sequence[dict[str, Any]], wanted: str | None = None) -> str | None:
     """The set the plot shows: ``wanted``, else the held-out test set, else the first one scored."""
@@ -488,15 +579,28 @@ def _diff_panel(
 
 # -- entry point -------------------------------------------------------------------------------------------------
 def write_report(
-    sweep_dir: str | Path, out_dir: str | Path, macs_size: int = 256, set_name: str | None = None
+    sweep_dir: str | Path,
+    out_dir: str | Path,
+    macs_size: int = 256,
+    set_name: str | None = None,
+    independent_init: str | Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Read the sweep's job summaries and write the CSVs, the markdown and the plot to ``out_dir``; the table."""
+    """Read the sweep's job summaries and write the CSVs, the markdown and the plot to ``out_dir``; the table.
+
+    ``independent_init``: a folder of RELA jobs from before the shared start (:func:`initialisation_rows`); their
+    comparison goes to ``results_initialisation.csv`` and a section of ``results.md``.
+    """
     rows = seed_rows(read_job_summaries(sweep_dir), macs_size)
     table = summary_rows(rows)
     out_dir = Path(out_dir)
     write_csv(table, out_dir / "results.csv")
     write_csv(rows, out_dir / "results_per_seed.csv")
-    (out_dir / "results.md").write_text(render_markdown(rows, table, sweep_dir, macs_size, set_name))
+    markdown = render_markdown(rows, table, sweep_dir, macs_size, set_name)
+    if independent_init is not None:
+        init_table = initialisation_rows(rows, seed_rows(read_job_summaries(independent_init), macs_size))
+        write_csv(init_table, out_dir / "results_initialisation.csv")
+        markdown += "\n" + render_initialisation(init_table)
+    (out_dir / "results.md").write_text(markdown)
     shown = plot_set(rows, set_name)
     if shown is not None:
         plot(rows, table, out_dir / "psnr_by_attention.png", shown)
@@ -511,8 +615,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="where to write results")
     parser.add_argument("--macs-size", type=int, default=256, help="image side at which MACs are counted")
     parser.add_argument("--plot-set", default=None, help="the test set the plot shows (default: the held-out one)")
+    parser.add_argument(
+        "--independent-init",
+        default=None,
+        help="RELA jobs of the old initialisation to compare with (default: rela_independent_init/<sweep name> next "
+        "to this script, where it exists; 'none' to leave the comparison out)",
+    )
     args = parser.parse_args(argv)
-    write_report(args.sweep_dir, args.out, args.macs_size, args.plot_set)
+    write_report(args.sweep_dir, args.out, args.macs_size, args.plot_set, independent_folder(args))
+
+
+def independent_folder(args: argparse.Namespace) -> Path | None:
+    if args.independent_init is not None:
+        return None if args.independent_init.lower() == "none" else Path(args.independent_init)
+    default = INDEPENDENT_INIT / Path(args.sweep_dir).name
+    return default if default.is_dir() else None
 
 
 if __name__ == "__main__":

@@ -196,6 +196,73 @@ def test_report_writes_tables_markdown_and_plot(tmp_path: Path) -> None:
     assert image.shape[0] > 500 and image.shape[1] > 1000  # two tasks: two rows of two panels
 
 
+# RELA jobs of the old initialisation (an independent draw of every weight): the same seeds, a wider spread
+INDEPENDENT_RELA = [26.4, 27.6, 27.0]
+
+
+def _independent_init(tmp_path: Path, seeds=SEEDS) -> Path:
+    folder = tmp_path / "independent"
+    for i, seed in enumerate(seeds):
+        psnr = INDEPENDENT_RELA[SEEDS.index(seed)]
+        write_summary(folder / str(i), _summary("noise50", 64, "rela", seed, psnr, psnr - 0.1))
+    return folder
+
+
+def test_initialisation_comparison_pairs_both_starts_with_linear_by_seed(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, tasks=("noise50",), crops=(64,))
+    rows = report.seed_rows(report.read_job_summaries(sweep), 64)
+    independent = report.seed_rows(report.read_job_summaries(_independent_init(tmp_path, seeds=(3, 1, 2))), 64)
+    table = report.initialisation_rows(rows, independent)
+    assert [(r["task"], r["crop"], r["set"]) for r in table] == [
+        ("noise50", 64, "demo-test"),
+        ("noise50", 64, "demo-val"),
+    ]
+    row = table[0]
+    assert row["seeds"] == 3
+    assert row["rela_shared_sd"] == pytest.approx(statistics.stdev(WHOLE["rela"]))
+    assert row["rela_independent_sd"] == pytest.approx(statistics.stdev(INDEPENDENT_RELA))
+    for name, rela in (("shared", WHOLE["rela"]), ("independent", INDEPENDENT_RELA)):
+        diffs = [r - lin for r, lin in zip(rela, WHOLE["linear"])]
+        half = stats.t.ppf(0.975, 2) * statistics.stdev(diffs) / 3**0.5
+        assert row[f"diff_{name}_mean"] == pytest.approx(statistics.mean(diffs))
+        assert row[f"diff_{name}_sd"] == pytest.approx(statistics.stdev(diffs))
+        assert (row[f"diff_{name}_low"], row[f"diff_{name}_high"]) == pytest.approx(
+            (statistics.mean(diffs) - half, statistics.mean(diffs) + half)
+        )
+    shift = [a - b for a, b in zip(WHOLE["rela"], INDEPENDENT_RELA)]
+    assert row["shared_minus_independent"] == pytest.approx(statistics.mean(shift))
+    assert table[1]["rela_shared_mean"] == pytest.approx(statistics.mean(WHOLE["rela"]) - 1)  # demo-val is 1 dB lower
+
+
+def test_initialisation_comparison_counts_only_seeds_with_all_three_jobs(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, tasks=("noise50",), crops=(64, 32))
+    rows = report.seed_rows(report.read_job_summaries(sweep), 64)
+    independent = report.seed_rows(report.read_job_summaries(_independent_init(tmp_path, seeds=(1, 2))), 64)
+    (row, _) = report.initialisation_rows(rows, independent)  # crop 32 has no independent jobs: no row
+    assert row["crop"] == 64 and row["seeds"] == 2
+    assert row["rela_independent_mean"] == pytest.approx(statistics.mean(INDEPENDENT_RELA[:2]))
+    assert row["rela_shared_mean"] == pytest.approx(statistics.mean(WHOLE["rela"][:2]))
+
+
+def test_report_adds_the_initialisation_section_when_given_old_jobs(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, tasks=("noise50",), crops=(64,))
+    out = tmp_path / "out"
+    report.main(
+        [str(sweep), "--out", str(out), "--macs-size", "64", "--independent-init", str(_independent_init(tmp_path))]
+    )
+    markdown = (out / "results.md").read_text()
+    assert "## RELA's initial weights: the same start as linear, or an independent draw" in markdown
+    diffs = [r - lin for r, lin in zip(WHOLE["rela"], WHOLE["linear"])]
+    assert (
+        f"| Gaussian noise σ 50, 64², `demo-test` | 3 | 27.03 ± 0.12 | 27.00 ± 0.60 | {statistics.mean(diffs):+.2f} ["
+        in markdown
+    )
+    with (out / "results_initialisation.csv").open(newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 2
+    report.main([str(sweep), "--out", str(out), "--macs-size", "64", "--independent-init", "none"])
+    assert "initial weights" not in (out / "results.md").read_text()
+
+
 def test_one_seed_has_no_interval_and_a_job_without_scores_shows_dashes(tmp_path: Path) -> None:
     broken = _summary("noise50", 64, "softmax", 1, 0, 0)
     broken["metrics"] = {}
