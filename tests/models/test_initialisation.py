@@ -75,3 +75,14 @@ def test_a_rela_layer_built_alone_leaves_the_global_stream_alone() -> None:
     layer = RankEnhancedLinearAttention(dim=12, num_heads=2)
     assert torch.equal(torch.rand(3), expected)
     assert torch.isfinite(layer.dwconv.weight).all() and layer.dwconv.weight.abs().sum() > 0
+
+
+def test_a_network_built_under_a_default_device_keeps_every_weight_there() -> None:
+    with torch.device("meta"):
+        net = LAformer.from_preset("tiny", attention="rela")
+    assert {p.device.type for p in net.parameters()} == {"meta"}
+    torch.manual_seed(3)
+    expected = _depthwise(LAformer.from_preset("tiny", attention="rela"))
+    torch.manual_seed(3)
+    with torch.device("cpu"):
+        assert all(torch.equal(a, b) for a, b in zip(_depthwise(LAformer.from_preset("tiny")), expected))

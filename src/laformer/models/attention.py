@@ -111,16 +111,29 @@ class RankEnhancedLinearAttention(LinearAttention):
         super().__init__(dim, num_heads, feature_map)
         self.kernel_size = kernel_size
         self.halo = kernel_size // 2
-        # skip_init builds the layer without drawing its default initial weights (which would use the global stream).
+        # skip_init builds the layer without drawing its default initial weights (which would use the global stream),
+        # on the default device, as the rest of the network (``with torch.device(...)`` included).
         self.dwconv = nn.utils.skip_init(
-            nn.Conv2d, dim, dim, kernel_size, padding=kernel_size // 2, groups=dim, bias=False
+            nn.Conv2d,
+            dim,
+            dim,
+            kernel_size,
+            padding=kernel_size // 2,
+            groups=dim,
+            bias=False,
+            device=torch.get_default_device(),
         )
         self.reset_local_parameters(local_init_generator())
 
     def reset_local_parameters(self, generator: torch.Generator) -> None:
-        """PyTorch's default Conv2d initialisation of the depthwise weights, drawn from ``generator``."""
+        """PyTorch's default Conv2d initialisation of the depthwise weights, drawn from the CPU ``generator``.
+
+        Drawn on the CPU and copied, so the weights are the same whatever device the layer lives on.
+        """
+        weight = torch.empty(self.dwconv.weight.shape, device="cpu")
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
         with torch.no_grad():
-            nn.init.kaiming_uniform_(self.dwconv.weight, a=math.sqrt(5), generator=generator)
+            self.dwconv.weight.copy_(weight)
 
     def local(self, v_map: Tensor) -> Tensor:
         return self.dwconv(v_map)
