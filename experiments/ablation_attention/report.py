@@ -149,14 +149,15 @@ def _attention_rank(attention: str | None) -> int:
     return ORDER.index(attention) if attention in ORDER else len(ORDER)
 
 
-def _row_order(row: dict[str, Any]) -> tuple:
+def _block_order(row: dict[str, Any]) -> tuple:
+    """Tasks in ``TASKS`` order, larger crops first, the held-out set before the others."""
     task_rank = list(TASKS).index(row["task"]) if row["task"] in TASKS else len(TASKS)
+    return (task_rank, str(row["task"]), -(row["crop"] or 0), row["set"] not in ("demo-test",), str(row["set"]))
+
+
+def _row_order(row: dict[str, Any]) -> tuple:
     return (
-        task_rank,
-        str(row["task"]),
-        -(row["crop"] or 0),
-        row["set"] not in ("demo-test",),
-        str(row["set"]),
+        *_block_order(row),
         _attention_rank(row["attention"]),
         str(row["attention"]),
         row["seed"] if row["seed"] is not None else -1,
@@ -414,15 +415,7 @@ def initialisation_rows(
         shift = [shared[key][s] - independent_psnr[s] for s in seeds]
         row["shared_minus_independent"], row["shift_low"], row["shift_high"] = t_interval(shift, level)
         out.append(row)
-    return sorted(
-        out,
-        key=lambda r: (
-            list(TASKS).index(r["task"]) if r["task"] in TASKS else 99,
-            -(r["crop"] or 0),
-            r["set"] != "demo-test",
-            r["set"],
-        ),
-    )
+    return sorted(out, key=_block_order)
 
 
 def render_initialisation(table: Sequence[dict[str, Any]], reference: str = "linear") -> str:
