@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup demo test test-slow lint format clean
+.PHONY: setup demo test test-slow lint format docs clean
 
 # Pinned torch goes in first: an unpinned `torch` requirement would pull the multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -35,6 +35,10 @@ lint: setup
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The documentation site (mkdocs.yml, docs/): strict, so a broken link or a page missing from the nav fails.
+docs: setup
+	$(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache
