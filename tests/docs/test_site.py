@@ -113,7 +113,8 @@ def test_site_gives_the_same_two_commands(page: str) -> None:
 def test_make_targets_named_in_the_docs_exist() -> None:
     targets = makefile_targets()
     for path, text in documents().items():
-        named = set(re.findall(r"\bmake ([a-z][\w-]*)", text))
+        # `make X` in running text, or a line of a code block that starts with it
+        named = set(re.findall(r"(?:`|^)make ([a-z][\w-]*)", text, flags=re.MULTILINE))
         assert named <= targets, f"{path.relative_to(ROOT)} names make targets the Makefile lacks: {named - targets}"
 
 
