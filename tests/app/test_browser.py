@@ -2,7 +2,7 @@
 then a photo is uploaded, restored, compared in the slider (zoomed with the mouse wheel) and offered for download.
 
 Skipped where chromium or chromedriver is not installed (``apt-get install -y chromium chromium-driver``).
-``LAFORMER_APP_SCREENSHOT=path.png`` also saves the final screenshot there (the README's docs/images/app.png).
+``LAFORMER_APP_SCREENSHOT=path.png`` also saves the final screenshot there (docs/images/app.png, on docs/web-demo.md).
 """
 
 from __future__ import annotations
