@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+from laformer.io_atomic import atomic_write
 
 NLMEANS_H = 0.8  # h = NLMEANS_H * sigma
 NLMEANS_PATCH_SIZE = 5
@@ -157,10 +158,8 @@ class AnchorCache:
             restored = ANCHORS[method][1](noisy, sigma)
             self.computed_s[method] = self.computed_s.get(method, 0.0) + time.perf_counter() - start
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                with tmp.open("wb") as handle:
-                    np.save(handle, restored.numpy())
-                os.replace(tmp, path)
+                # unique: several processes may fill one cache; not durable: a damaged file is recomputed
+                array = restored.numpy()
+                atomic_write(path, lambda handle: np.save(handle, array), unique=True, durable=False)
         self._memory[key] = restored
         return restored

@@ -9,7 +9,6 @@ synced before an ``os.replace``, which is atomic on one filesystem: a reader see
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -22,29 +21,14 @@ from lightning.pytorch.callbacks.weight_averaging import WeightAveraging
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
-TMP_SUFFIX = ".tmp"
+from laformer.io_atomic import TMP_SUFFIX, atomic_write
+
+__all__ = ["TMP_SUFFIX", "AtomicCheckpointIO", "RestorationCheckpoint", "atomic_torch_save"]
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to ``<path>.tmp`` in the same folder, fsync, then rename over ``path``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + TMP_SUFFIX)
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    # The rename itself lives in the folder's entry: sync it too, so it survives a node crash.
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """``torch.save`` to ``<path>.tmp`` in the same folder, fsync, then rename over ``path`` (laformer.io_atomic)."""
+    atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
