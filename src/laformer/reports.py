@@ -1,16 +1,17 @@
-"""Study reports: the job summaries of a sweep as rows, tables in CSV and markdown, and the hook that writes a
-study's table and plot when its Hydra multirun ends."""
+"""Study reports: the job summaries of a sweep as rows, tables in CSV and markdown, the statistics every study
+reports (mean, sd, the paired t-interval), and the hook that writes a study's table and plot when its Hydra
+multirun ends. Tables go through pandas, statistics through SciPy; no study writes its own."""
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig
 
@@ -40,16 +41,36 @@ def _job_order(name: str) -> tuple[int, str]:
     return (int(name), "") if name.isdigit() else (sys.maxsize, name)
 
 
-def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Rows as CSV; the columns are the union of the rows' keys in order of first appearance."""
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path, columns: Sequence[str] | None = None) -> Path:
+    """Rows as CSV; the columns are ``columns``, else the union of the rows' keys in order of first appearance.
+
+    Values are written as Python writes them (an int stays ``1``, not ``1.0``; None and missing keys are empty),
+    so a rerun on the same records rewrites the same bytes. Keys outside ``columns`` are left out.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    columns = list(columns) if columns is not None else list(dict.fromkeys(key for row in rows for key in row))
+    # dtype=object keeps each value as it is: pandas would otherwise turn an int column with a gap into floats.
+    table = pd.DataFrame([{key: row.get(key) for key in columns} for row in rows], columns=columns, dtype=object)
+    table.to_csv(path, index=False, lineterminator="\r\n")
     return path
+
+
+def read_csv(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a CSV with numbers parsed back (int where it reads as one, else float) and empty cells as None."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return [{key: _parsed(value) for key, value in row.items()} for row in table.to_dict("records")]
+
+
+def _parsed(value: str) -> Any:
+    if value == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def markdown_table(
@@ -57,7 +78,9 @@ def markdown_table(
 ) -> str:
     """A markdown table of ``rows``: ``columns`` maps a row key to its header, ``formats`` a key to a format spec.
 
-    Missing or None values print as an em dash; numeric columns are right-aligned.
+    Missing or None values print as an em dash; numeric columns are right-aligned. Written here rather than by
+    ``DataFrame.to_markdown``: tabulate pads every cell to its column's width, which would rewrite each committed
+    table (and the lines the tests look for) without changing a number.
     """
     formats = formats or {}
 
@@ -102,19 +125,21 @@ class RunScriptAfterSweep(HydraCallback):
             )
 
 
-def mean_sd(values: Sequence[float]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (n - 1); the sd is None for fewer than two values."""
+def mean_sd(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (n - 1) of the values that are not None; the sd is None below two."""
     values = [float(v) for v in values if v is not None]
     if not values:
         return None, None
     mean = sum(values) / len(values)
     if len(values) < 2:
         return mean, None
+    # By hand, not numpy.std: numpy's sums (and scipy's t.interval) differ in the last bit, which would rewrite every
+    # committed table when a report is rerun on its records. SciPy gives the t quantile below.
     return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
 
 
-def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float | None, float | None, float | None]:
-    """(mean, low, high): the mean and its two-sided Student-t confidence interval at ``level``.
+def t_interval(values: Sequence[float | None], level: float = 0.95) -> tuple[float | None, float | None, float | None]:
+    """(mean, low, high): the mean and its two-sided Student-t confidence interval at ``level`` (SciPy's t quantile).
 
     For paired differences (one per seed) this is the paired t-interval. The bounds are None for fewer than two
     values, where no interval exists.
