@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import PIL.Image
 import torch
 import yaml
 from torch import nn
@@ -34,9 +33,13 @@ from laformer.data.demo import DEMO_TEST, load_demo_photo
 from laformer.data.io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
+    ImageTooLargeError,
     array_to_tensor,
-    image_size,
+    join_alpha,
+    megapixels,
     read_array,
+    read_header,
+    split_alpha,
     tensor_to_array,
     write_array,
 )
@@ -116,9 +119,14 @@ class Degradation:
         }[self.kind]
 
     def apply(self, clean: np.ndarray) -> np.ndarray:
-        """The degraded photo as file pixels (same shape and dtype as ``clean``), seeded by ``seed``."""
+        """The degraded photo as file pixels (same shape and dtype as ``clean``), seeded by ``seed``; an alpha
+        channel is kept as it is, like the restoration keeps it."""
         if self.kind == "none":
             return clean
+        colour, alpha = split_alpha(clean)
+        return join_alpha(self._degrade(colour), alpha)
+
+    def _degrade(self, clean: np.ndarray) -> np.ndarray:
         if self.kind == "noise":
             degrade = GaussianNoise(self.noise_sigma, clip=True)
         elif self.kind == "blur":
@@ -255,15 +263,11 @@ def describe_model(model_path: Path, net: nn.Module, config: dict[str, Any]) -> 
 # --------------------------------------------------------------------------------------------------- photos in
 
 
-def _pixels(count: int) -> str:
-    return f"{count:,} pixels" if count < 1_000_000 else f"{count / 1e6:.1f} Mpx"
-
-
 def check_size(height: int, width: int, max_pixels: int, name: str) -> None:
     if height * width > max_pixels:
         raise AppError(
-            f"{name} is {width} x {height} ({_pixels(height * width)}); this app restores photos of at most "
-            f"{_pixels(max_pixels)} (its --max-pixels): crop or downscale it"
+            f"{name} is {width} x {height} ({megapixels(height * width)}); this app restores photos of at most "
+            f"{megapixels(max_pixels)} (its --max-pixels): crop or downscale it"
         )
 
 
@@ -277,20 +281,22 @@ def read_upload(path: str | Path, max_pixels: int, name: str | None = None) -> n
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise AppError(f"{name} is not a PNG, JPEG, TIFF or BMP file; upload a photo")
     try:
-        height, width = image_size(path)
-    except PIL.Image.DecompressionBombError:  # a header claiming hundreds of megapixels
-        raise AppError(f"{name} is far larger than this app's limit of {_pixels(max_pixels)} (--max-pixels)") from None
+        header = read_header(path, max_pixels=None)
+    except ImageTooLargeError:  # a header claiming hundreds of megapixels, refused by PIL's own guard
+        limit = megapixels(max_pixels)
+        raise AppError(f"{name} is far larger than this app's limit of {limit} (--max-pixels)") from None
     except (ImageReadError, OSError, ValueError):
         raise AppError(f"{name} cannot be read as an image: the file is corrupt, truncated or not a photo") from None
-    check_size(height, width, max_pixels, name)
+    check_size(header.height, header.width, max_pixels, name)
     try:
-        array = read_array(path)
-    except (ImageReadError, OSError, ValueError):
-        raise AppError(f"{name} cannot be read as an image: the file is corrupt, truncated or not a photo") from None
-    except Exception as exc:  # OpenCV refuses some layouts (e.g. 2-channel TIFF) with its own error type
-        raise AppError(f"{name} has a pixel layout this app cannot read ({str(exc).splitlines()[-1][:120]})") from None
-    if array.ndim == 3 and array.shape[2] not in (1, 3):
-        raise AppError(f"{name} has {array.shape[2]} channels; upload a grayscale or RGB photo")
+        array = read_array(path, max_pixels=None, keep_alpha=True)  # the size was checked just above
+    except (ImageReadError, OSError, ValueError) as exc:
+        reason = "the file is corrupt, truncated or not a photo"
+        if "pixel layout" in str(exc):  # OpenCV refuses some layouts (e.g. 2-channel TIFF)
+            reason = f"its pixel layout is not supported ({str(exc).split('(', 1)[-1].rstrip(')')[:120]})"
+        raise AppError(f"{name} cannot be read as an image: {reason}") from None
+    if array.ndim == 3 and array.shape[2] not in (1, 2, 3, 4):
+        raise AppError(f"{name} has {array.shape[2]} channels; upload a grayscale or RGB photo (alpha is kept)")
     return array
 
 
@@ -316,7 +322,7 @@ def bundled_photo(name: str, in_channels: int) -> np.ndarray:
 
 def score_psnr(image: np.ndarray, clean: np.ndarray) -> float:
     """PSNR in dB of file pixels against the clean photo's, under :data:`SCORING`."""
-    a, b = (prepare_for_scoring(array_to_tensor(x).unsqueeze(0), SCORING) for x in (image, clean))
+    a, b = (prepare_for_scoring(array_to_tensor(split_alpha(x)[0]).unsqueeze(0), SCORING) for x in (image, clean))
     return float(psnr(a, b)[0])
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from laformer.data.io import array_to_tensor, tensor_to_array
+from laformer.data.io import array_to_tensor, join_alpha, split_alpha, tensor_to_array
 from laformer.inference.cpu_heap import reuse_freed_memory
 from laformer.inference.ensemble import self_ensemble as ensemble_x8
 from laformer.inference.tiling import tiled_forward
@@ -147,9 +147,11 @@ def restore_array(net: nn.Module, array: np.ndarray, source: str = "the image", 
 
     A grayscale image given to an RGB model is restored as grey RGB and written back as grey (BT.601 luma of
     the result, the same weights ``read_image`` uses), because that is what a user with a grey scan expects.
-    ``options`` are those of :func:`restore_image`.
+    An alpha channel (RGBA, grey + alpha) is not restored: it is set aside and joined back unchanged, so a cut-out
+    keeps its exact transparency. ``options`` are those of :func:`restore_image`.
     """
     in_channels = network_info(net).in_channels
+    array, alpha = split_alpha(array)
     image = array_to_tensor(array)
     channels = image.shape[0]
     if channels == 1 and in_channels == 3:
@@ -164,4 +166,4 @@ def restore_array(net: nn.Module, array: np.ndarray, source: str = "the image", 
     if channels == 1 and restored.shape[0] == 3:
         weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
         restored = (restored * weights).sum(0, keepdim=True)
-    return tensor_to_array(restored, bit_depth=16 if array.dtype == np.uint16 else 8)
+    return join_alpha(tensor_to_array(restored, bit_depth=16 if array.dtype == np.uint16 else 8), alpha)
