@@ -18,17 +18,10 @@ from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all
-from laformer.inference.checkpoint import (
-    is_suite_checkpoint,
-    load_checkpoint,
-    load_network,
-    net_state_dict,
-    network_from_checkpoint,
-)
+from laformer.inference.checkpoint import load_network
 from laformer.models.registry import network_info
 from laformer.runs import config_dir, register_resolvers, write_summary
 from laformer.sweeps import resume_sweep_job
-from laformer.training.callbacks import StoreNetConfig
 
 register_resolvers()
 
@@ -61,18 +54,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         return finished
     start = time.perf_counter()
     run_dir = Path(cfg.paths.output_dir)
-    path = Path(cfg.ckpt_path)
-    if path.is_dir() or path.suffix.lower() == ".safetensors":  # a model folder, or published safetensors weights
-        net, net_config = load_network(path)
-    else:
-        checkpoint = load_checkpoint(path)  # weights-only: the file may come from someone else
-        if checkpoint.get(StoreNetConfig.KEY) or not is_suite_checkpoint(checkpoint):
-            # ours, with its config; or a published network file (NAFNet's, SwinIR's ... .pth), through spandrel
-            net, net_config = network_from_checkpoint(checkpoint, source=str(path))
-        else:  # an older checkpoint: the network comes from this run's own `model` config
-            net_config = OmegaConf.to_container(cfg.model, resolve=True)
-            net = hydra.utils.instantiate(net_config)
-            net.load_state_dict(net_state_dict(checkpoint, str(path)))
+    # Any file the door takes; an old checkpoint without a stored network config is built from this run's `model`.
+    net, net_config = load_network(cfg.ckpt_path, fallback_config=OmegaConf.to_container(cfg.model, resolve=True))
     info = network_info(net)
     module = hydra.utils.instantiate(cfg.module, net=net)
     if cfg.get("save_images"):

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from laformer.inference.checkpoint import load_network
-from laformer.inference.model_folder import load_model_folder, run_summary_for, save_model_folder
+from laformer.inference.model_folder import run_summary_for, save_model_folder
 from laformer.models.laformer import SIZE_MULTIPLE
 from laformer.models.registry import network_info
 
@@ -120,7 +120,7 @@ def export_folder(net: nn.Module, config: dict, args: argparse.Namespace) -> int
     save_model_folder(net, config, output, summary=summary)
     print(f"wrote {output}/ (model.safetensors, config.json, README.md; {config.get('_target_')})")
     if args.check:
-        diff = max_difference(net, load_model_folder(output)[0])
+        diff = max_difference(net, load_network(output)[0])
         print(f"reloaded folder vs checkpoint: max abs difference {diff:.2e}")
     return 0
 

@@ -1,7 +1,7 @@
 """Inference helpers shared by evaluation and restoration of user photos.
 
-``laformer.inference.checkpoint`` (rebuilding a network from a checkpoint) is imported on its own: it needs
-Lightning, which the rest of this package does not.
+``laformer.inference.checkpoint`` is the one door for loading a network from a file (checkpoint, model folder,
+published weights); it is imported on its own, where a file is read. Nothing here imports training code.
 """
 
 from laformer.inference.ensemble import self_ensemble

@@ -3,6 +3,7 @@
 This is the format to share a trained network: safetensors holds tensors only, and ``config.json`` is read as
 data (its network config goes through the registry of model families, like a checkpoint's). The folder is
 what ``huggingface_hub`` uploads as a model repository, and ``LAformer.from_pretrained(folder)`` reads it.
+This module writes folders; reading them is :func:`laformer.inference.checkpoint.load_network`'s job.
 
 ``config.json`` holds the network's constructor arguments at the top level (what ``PyTorchModelHubMixin``
 expects) and, under ``"laformer"``, the registry config that rebuilds any family, its ``NetworkInfo`` and the
@@ -16,14 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData, save_torch_model
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
-from laformer.models.registry import NetworkConfigError, build_network, network_info
-
-CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "README.md"
-SUITE_KEY = "laformer"
+from laformer.inference.checkpoint import CARD_FILE, CONFIG_FILE, SUITE_KEY
+from laformer.models.registry import network_info
 
 CARD_TEMPLATE = """---
 {{ card_data }}
@@ -54,13 +51,11 @@ Written by `laformer-export --format safetensors`. Weights are safetensors; `con
 """
 
 
-class ModelFolderError(ValueError):
-    """A model folder that cannot be read; the message names the file and the fix."""
-
-
 def run_summary_for(checkpoint: str | Path) -> dict[str, Any] | None:
     """The ``summary.json`` of the run a checkpoint belongs to (``<run>/checkpoints/x.ckpt``), if present."""
-    path = Path(checkpoint).resolve().parent.parent / "summary.json"
+    from laformer.runs import SUMMARY_FILE  # the run folder's layout (imported here: it brings Hydra along)
+
+    path = Path(checkpoint).resolve().parent.parent / SUMMARY_FILE
     try:
         return json.loads(path.read_text()) if path.is_file() else None
     except (OSError, json.JSONDecodeError):
@@ -115,64 +110,3 @@ def save_model_folder(
     )
     card.save(folder / CARD_FILE)
     return folder
-
-
-def is_model_folder(path: str | Path) -> bool:
-    return Path(path, CONFIG_FILE).is_file() or Path(path, WEIGHTS_FILE).is_file()
-
-
-def _read_config(folder: Path) -> dict[str, Any]:
-    path = folder / CONFIG_FILE
-    if not path.is_file():
-        raise ModelFolderError(f"{folder} has no {CONFIG_FILE}; a model folder holds {CONFIG_FILE} + {WEIGHTS_FILE}")
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFolderError(f"{path} is not valid JSON ({exc}); copy the folder again") from None
-    if not isinstance(config, dict):
-        raise ModelFolderError(f"{path} holds a {type(config).__name__}, not a JSON object")
-    return config
-
-
-def folder_net_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The registry config: the suite's own entry, else a bare ``LAformer.save_pretrained`` config."""
-    suite = config.get(SUITE_KEY)
-    if isinstance(suite, dict) and isinstance(suite.get("net_config"), dict):
-        return dict(suite["net_config"])
-    import inspect
-
-    from laformer.models.laformer import LAformer
-
-    arguments = set(inspect.signature(LAformer.__init__).parameters) - {"self"}
-    return {"_target_": "laformer.models.LAformer", **{k: v for k, v in config.items() if k in arguments}}
-
-
-def load_model_folder(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """``(network in eval mode on the CPU, its registry config)`` from a model folder."""
-    folder = Path(folder)
-    config = _read_config(folder)
-    net_config = folder_net_config(config)
-    source = str(folder / CONFIG_FILE)
-    try:
-        net = build_network(net_config, source=source)
-    except NetworkConfigError as exc:
-        raise ModelFolderError(str(exc)) from None
-    except TypeError as exc:
-        target = net_config.get("_target_")
-        raise ModelFolderError(f"{source}: the network config does not fit {target}: {exc}") from None
-    weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelFolderError(f"{folder} has no {WEIGHTS_FILE}; copy the whole folder")
-    try:
-        state = load_file(weights, device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFolderError(f"{weights} is truncated or corrupt ({exc}); copy it again") from None
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ModelFolderError(f"{weights}: weights do not fit {source} ({first})") from None
-    preset = ((config.get(SUITE_KEY) or {}).get("info") or {}).get("preset")
-    if preset and hasattr(net, "preset"):
-        net.preset = preset
-    return net.eval(), net_config

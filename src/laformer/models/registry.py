@@ -13,12 +13,21 @@ that descriptor instead of asking "is this a LAformer?".
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Mapping
+import math
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._device import _device_constructors
+
+# Tensor factories (torch.empty, zeros, randn, ...), the same list torch.device(...) as a context redirects.
+_FACTORIES = frozenset(_device_constructors())
 
 TARGET_KEY = "_target_"
 # Hydra keys that change how a call is made (positional args, partials, recursion): never taken from a file.
@@ -122,8 +131,120 @@ def _plain(value: Any, where: str, source: str) -> Any:
     raise UntrustedConfigError(f"{source}: network config value at {where!r} is a {type(value).__name__}; refused")
 
 
-def build_network(config: Mapping[str, Any], source: str = "the network config") -> nn.Module:
-    """Build a registered network from a config such as a checkpoint stores; anything else is refused."""
+class WeightsMismatchError(NetworkConfigError):
+    """A network config that does not describe the weights stored beside it (found before any real allocation)."""
+
+
+class _ParameterBudget:
+    """Stops a network build as soon as it registers more parameters (count or elements) or modules than the
+    stored weights can account for, so a config asking for a giant network never gets to allocate it.
+
+    PyTorch's global registration hooks see every ``nn.Parameter`` and submodule as it is attached; only the
+    building thread is counted, so a server restoring on other threads is not affected.
+    """
+
+    def __init__(self, shapes: Mapping[str, tuple[int, ...]], source: str) -> None:
+        self.source = source
+        self.max_tensors = len(shapes)
+        self.max_elements = sum(math.prod(shape) for shape in shapes.values())
+        self.max_modules = 8 * len(shapes) + 64  # activations, norms without weights, containers
+        self.tensors = self.elements = self.modules = 0
+        self._thread = threading.get_ident()
+
+    def _refuse(self, what: str) -> None:
+        raise WeightsMismatchError(
+            f"{self.source}: the network config asks for more {what} than the stored weights hold "
+            f"({self.max_tensors} tensors, {self.max_elements:,} numbers); the config and the weights do not belong "
+            "together: copy the file again, or ask its author for a matching pair"
+        )
+
+    def _parameter(self, module: nn.Module, name: str, param: Any) -> None:
+        if param is None or threading.get_ident() != self._thread:
+            return
+        self.tensors += 1
+        self.elements += param.numel()
+        if self.tensors > self.max_tensors or self.elements > self.max_elements:
+            self._refuse("parameters")
+
+    def _module(self, module: nn.Module, name: str, submodule: Any) -> None:
+        if threading.get_ident() == self._thread:
+            self.modules += 1
+            if self.modules > self.max_modules:
+                self._refuse("layers")
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        from torch.nn.modules import module as module_hooks
+
+        handles = [
+            module_hooks.register_module_parameter_registration_hook(self._parameter),
+            module_hooks.register_module_module_registration_hook(self._module),
+        ]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+class _LargeTensorsOnMeta(TorchFunctionMode):
+    """Creates every tensor above a few thousand numbers on the meta device (no memory), the rest on the CPU.
+
+    A network built entirely on the meta device would be free, but some builders read values back while building
+    (SwinIR's stochastic-depth schedule calls ``.item()`` on a ``linspace``), which meta tensors cannot answer.
+    Small tensors stay real so such reads work; the weights that could be large never exist.
+    """
+
+    SMALL = 4096
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func not in _FACTORIES or kwargs.get("device") is not None:
+            return func(*args, **kwargs)
+        planned = func(*args, **{**kwargs, "device": "meta"})
+        if isinstance(planned, torch.Tensor) and planned.numel() > self.SMALL:
+            return planned
+        return func(*args, **kwargs)
+
+
+def _shape_differences(net: nn.Module, shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
+    built = {name: tuple(tensor.shape) for name, tensor in net.state_dict().items()}
+    problems = [f"{name} is missing from the weights" for name in built if name not in shapes]
+    problems += [f"{name} is in the weights but not in the network" for name in shapes if name not in built]
+    problems += [
+        f"{name}: the config makes {list(built[name])}, the weights hold {list(shapes[name])}"
+        for name in built
+        if name in shapes and built[name] != tuple(shapes[name])
+    ]
+    return problems
+
+
+def check_config_fits_weights(
+    builder: Callable[..., nn.Module], kwargs: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]], source: str
+) -> None:
+    """Build the network with its large tensors on the meta device (:class:`_LargeTensorsOnMeta`) under a parameter
+    budget taken from the stored weights, and compare every tensor's name and shape; raise
+    :class:`WeightsMismatchError` naming the first differences. Costs a fraction of a second for an honest file; a
+    hostile one is refused before its weights are allocated."""
+    budget = _ParameterBudget(shapes, source)
+    with budget.watching(), _LargeTensorsOnMeta():
+        net = builder(**kwargs)
+    if problems := _shape_differences(net, shapes):
+        listed = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise WeightsMismatchError(f"{source}: the network config does not fit the stored weights ({listed})")
+
+
+def build_network(
+    config: Mapping[str, Any],
+    source: str = "the network config",
+    weight_shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> nn.Module:
+    """Build a registered network from a config such as a checkpoint stores; anything else is refused.
+
+    ``weight_shapes`` (name -> shape of the tensors stored beside the config) makes the config prove it describes
+    those weights first (:func:`check_config_fits_weights`), so a file cannot make us allocate a network far
+    larger than what it carries.
+    """
     if not isinstance(config, Mapping):
         raise UntrustedConfigError(f"{source}: the network config is a {type(config).__name__}, not a mapping")
     target = config.get(TARGET_KEY)
@@ -139,4 +260,12 @@ def build_network(config: Mapping[str, Any], source: str = "the network config")
         builder = _resolve(_TARGETS[target])
     except ImportError as exc:
         raise NetworkConfigError(f"{source}: {target} needs a library that is not installed ({exc})") from None
-    return builder(**kwargs)
+    try:
+        if weight_shapes is not None:
+            check_config_fits_weights(builder, kwargs, weight_shapes, source)
+        return builder(**kwargs)
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        if isinstance(exc, NetworkConfigError):
+            raise
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise NetworkConfigError(f"{source}: the network config does not fit {target} ({first})") from None
