@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
+from laformer.inference.checkpoint import NET_CONFIG_KEY
 from laformer.training.anchors import ClassicalAnchors
 from laformer.visualize import Comparison, comparison_grid, save_comparison_figure
 
@@ -74,7 +75,7 @@ class ValidationImageGrid(L.Callback):
 class StoreNetConfig(L.Callback):
     """Writes the network's config into each checkpoint, so ``--ckpt`` alone can rebuild the model."""
 
-    KEY = "laformer_net_config"
+    KEY = NET_CONFIG_KEY  # owned by the loading door, which reads it back
 
     def __init__(self, net_config: dict[str, Any]) -> None:
         self.net_config = dict(net_config)
