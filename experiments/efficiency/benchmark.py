@@ -5,19 +5,16 @@ resolutions.
 ``FAMILY:PRESET`` (``nafnet:small``, ``restormer:base``, ...; ``laformer.models.peers``, needs spandrel), which
 appear in the table with that name as their preset and ``-`` as their attention.
 
-Every (preset, attention, size) runs in a fresh subprocess (this script re-invoked with a hidden
-``--worker`` flag), so one measurement's peak memory cannot pollute the next. In the worker:
-
-- CPU memory is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (the process's high-water mark), reported
-  as the peak and as the peak minus the baseline taken right after model construction (``delta``: input,
-  activations and workspace of the forward pass). On Linux the high-water mark is reset at the baseline
-  (``/proc/self/clear_refs``), so the import of torch does not mask the forward pass of small inputs;
-- CUDA memory is ``torch.cuda.max_memory_allocated`` (peak and the same delta over the model's allocation);
-- latency is the median of ``--repeats`` timed forward passes after ``--warmup`` untimed ones, batch 1,
-  under ``torch.inference_mode()`` (and ``torch.autocast`` for ``--precision bf16``).
+Every (preset, attention, size) runs in a fresh spawned process (``laformer.benchmarks``: ``run_isolated`` of
+``measure.forward_benchmark``), so one measurement's peak memory cannot pollute the next. Memory is the peak
+(``PeakMemory``: the resident set sampled by psutil on the CPU, ``torch.cuda.max_memory_allocated`` on a GPU) and
+the peak minus the baseline taken right after the network is built (``delta``: input, activations and workspace of
+the forward pass); latency is the median of ``--repeats`` timed forward passes after ``--warmup`` untimed ones,
+batch 1, under ``torch.inference_mode()`` (and ``torch.autocast`` for ``--precision bf16``). Networks are built
+from their ``model=`` configs (``laformer.benchmarks.networks``).
 
 A measurement that runs out of memory (``MemoryError``, ``torch.OutOfMemoryError``, a RuntimeError saying
-"out of memory" / "can't allocate memory", or a child killed by signal 9) or past ``--timeout`` is recorded as
+"out of memory" / "can't allocate memory", or a worker killed by signal 9) or past ``--timeout`` is recorded as
 ``oom`` / ``timeout`` and the larger sizes of that (preset, attention) pair are recorded as ``skipped``. The
 worker's address space is capped by ``--memory-limit-gb`` so that an out-of-memory case fails inside the
 worker instead of waking the kernel's OOM killer on a shared machine.
@@ -42,55 +39,26 @@ the scaling ratios (each size over the one below) are printed and written beside
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
-import ctypes
-import gc
 import itertools
-import json
 import os
 import platform
-import resource
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from laformer.inference.restore import OOM_MARKERS, is_out_of_memory
+import psutil
 
-RESULT_PREFIX = "BENCHMARK_RESULT "
+from laformer.benchmarks import WorkerCrashed, WorkerTimeout, parse_size, run_isolated, size_label
+from laformer.benchmarks.measure import forward_benchmark
+from laformer.benchmarks.networks import PEER_ATTENTION, cost, model_overrides, network_config
+from laformer.reports import read_csv as read_records
+from laformer.reports import write_csv as write_records
+
 DEFAULT_DIR = Path(__file__).resolve().parent
 DEFAULT_SIZES = ("256", "512", "1024", "2048", "3840x2160")
 RESUMABLE = ("ok", "oom", "timeout")
-PEER_ATTENTION = "-"  # the attention column of peer networks
-
-
-def build_model(preset: str, attention: str):
-    """A LAformer preset with ``attention``, or a peer network named ``FAMILY:PRESET`` (attention ignored)."""
-    if ":" in preset:
-        from laformer.models.peers import build_peer
-
-        family, size = preset.split(":", 1)
-        return build_peer(family, size)
-    from laformer.models import LAformer
-
-    return LAformer.from_preset(preset, attention=attention)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``512`` -> (512, 512); ``3840x2160`` (width x height, as screens are named) -> (3840, 2160)."""
-    text = text.strip().lower()
-    if "x" in text:
-        width, height = (int(part) for part in text.split("x"))
-        return width, height
-    return int(text), int(text)
-
-
-def size_label(width: int, height: int) -> str:
-    return str(width) if width == height else f"{width}x{height}"
 
 
 @dataclass
@@ -126,126 +94,15 @@ class Row:
 CSV_FIELDS = [f.name for f in fields(Row)]
 
 
-# --- worker: one measurement in a fresh process ----------------------------------------------------
-
-
-def _maxrss_mb() -> float:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 1024**2 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's RSS high-water mark (Linux >= 4.0) so ru_maxrss measures from here on.
-
-    Without it, ru_maxrss still holds the peak of importing torch and building the model, which can hide
-    the forward pass of a small input entirely.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed heap pages back, so the baseline is what is in use
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def run_worker(spec: dict) -> dict:
-    """Build the model, time its forward pass, return the measurements as a dict.
-
-    With ``deadline_s``, a worker whose remaining passes cannot finish in time (projected from the last
-    pass) stops early and reports ``timeout``, instead of using up the whole timeout before being killed.
-    """
-    started = time.perf_counter()
-    if spec.get("memory_limit_gb"):
-        limit = int(spec["memory_limit_gb"] * 1024**3)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    import torch
-
-    from laformer.models import network_info
-
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
-    device = torch.device(spec["device"])
-    cuda = device.type == "cuda"
-    result: dict = {"threads": torch.get_num_threads()}
-    try:
-        torch.manual_seed(0)
-        model = build_model(spec["preset"], spec["attention"]).eval().to(device)
-        channels = network_info(model).in_channels
-        memory_format = torch.channels_last if spec.get("channels_last") else torch.contiguous_format
-        model = model.to(memory_format=memory_format)
-        if cuda:
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            baseline = torch.cuda.memory_allocated(device) / 1024**2
-        else:
-            gc.collect()
-            result["rss_reset"] = _reset_peak_rss()
-            baseline = _maxrss_mb()  # the current RSS when the reset worked, else the high-water mark so far
-        x = torch.rand(1, channels, spec["height"], spec["width"], device=device)
-        x = x.contiguous(memory_format=memory_format)
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec["precision"] == "bf16")
-
-        def forward() -> float:
-            start = time.perf_counter()
-            with torch.inference_mode(), autocast:
-                y = model(x)
-            if cuda:
-                torch.cuda.synchronize(device)
-            elapsed = time.perf_counter() - start
-            if not torch.isfinite(y).all():
-                raise FloatingPointError("non-finite output")
-            return elapsed
-
-        passes = spec["warmup"] + spec["repeats"]
-        times = []
-        for done in range(1, passes + 1):
-            elapsed = forward()
-            if done > spec["warmup"]:
-                times.append(elapsed)
-            projected = time.perf_counter() - started + elapsed * (passes - done)
-            if done < passes and spec.get("deadline_s") and projected > spec["deadline_s"]:
-                # Stop now rather than be killed at the timeout: the remaining passes cannot fit.
-                result.update(
-                    status="timeout",
-                    note=f"stopped after pass {done}/{passes} of {elapsed:.1f} s: projected {projected:.0f} s "
-                    f"> {spec['deadline_s']:g} s",
-                )
-                return result
-        peak = torch.cuda.max_memory_allocated(device) / 1024**2 if cuda else _maxrss_mb()
-        result.update(
-            status="ok",
-            times=times,
-            peak_mem_mb=peak,
-            baseline_mem_mb=baseline,
-            delta_mem_mb=peak - baseline,
-        )
-    except Exception as exc:  # a measurement failing is a result, not a crash
-        result.update(status="oom" if is_out_of_memory(exc) else "error", note=f"{type(exc).__name__}: {exc}"[:300])
-    return result
-
-
-# --- parent: schedule, collect, report -----------------------------------------------------------
-
-
-def _count(preset: str, attention: str, width: int, height: int, cache: dict) -> tuple[float, float]:
-    from laformer.models.complexity import count_macs, count_parameters
-
-    key = (preset, attention, width, height)
-    if key not in cache:
-        model = build_model(preset, attention)
-        cache[key] = (count_parameters(model) / 1e6, count_macs(model, height, width) / 1e9)
-    return cache[key]
+# --- schedule, collect, report ------------------------------------------------------------------------
 
 
 def measure(row: Row, args: argparse.Namespace) -> None:
+    """Measure ``row`` in a fresh worker process and fill in its status, times and memory."""
     spec = {
-        "preset": row.preset,
-        "attention": row.attention,
-        "width": row.width,
+        "config": network_config(model_overrides(row.preset, row.attention)),
         "height": row.height,
+        "width": row.width,
         "precision": row.precision,
         "device": row.device,
         "warmup": args.warmup,
@@ -255,43 +112,29 @@ def measure(row: Row, args: argparse.Namespace) -> None:
         "memory_limit_gb": args.memory_limit_gb if row.device == "cpu" else None,
         "deadline_s": max(1.0, args.timeout - 5.0),  # the margin covers the worker's start-up
     }
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
-    env = dict(os.environ)
-    if args.omp_wait_policy != "default":
-        env["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
+    env = {} if args.omp_wait_policy == "default" else {"OMP_WAIT_POLICY": args.omp_wait_policy.upper()}
     if args.malloc == "heap":
         env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(2**40))
     row.worker_env = f"omp_wait_policy={args.omp_wait_policy};malloc={args.malloc};memory_format={args.memory_format}"
     row.load_before = round(os.getloadavg()[0], 2)
     start = time.perf_counter()
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=env)
-    except subprocess.TimeoutExpired:  # subprocess.run has killed the worker
+        result = run_isolated(forward_benchmark, spec, timeout=args.timeout, env=env)
+    except WorkerTimeout:
         row.status, row.note = "timeout", f"> {args.timeout:g} s (warmup {args.warmup} + repeats {args.repeats})"
+        return
+    except WorkerCrashed as exc:
+        row.status, row.note = ("oom" if exc.out_of_memory else "error"), str(exc)
         return
     finally:
         row.wall_s = round(time.perf_counter() - start, 2)
         row.load_after = round(os.getloadavg()[0], 2)
-
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if proc.returncode == -signal.SIGKILL:
-        row.status, row.note = "oom", "worker killed by signal 9 (likely the OOM killer)"
-        return
-    if not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        oom = any(marker in (proc.stderr or "").lower() for marker in OOM_MARKERS)
-        row.status, row.note = ("oom" if oom else "error"), f"exit {proc.returncode}: {tail[0]}"[:300]
-        return
-    result = json.loads(lines[-1][len(RESULT_PREFIX) :])
     row.status, row.note, row.threads = result["status"], result.get("note", ""), result.get("threads")
     row.rss_reset = result.get("rss_reset")
     if row.status == "ok":
-        times = result["times"]
-        row.time_median_s = statistics.median(times)
-        row.time_min_s = min(times)
-        row.times_s = ";".join(f"{t:.4f}" for t in times)
-        row.peak_mem_mb = result["peak_mem_mb"]
-        row.baseline_mem_mb = result["baseline_mem_mb"]
+        row.time_median_s, row.time_min_s = statistics.median(result["times"]), min(result["times"])
+        row.times_s = ";".join(f"{t:.4f}" for t in result["times"])
+        row.peak_mem_mb, row.baseline_mem_mb = result["peak_mem_mb"], result["baseline_mem_mb"]
         row.delta_mem_mb = result["delta_mem_mb"]
 
 
@@ -356,15 +199,10 @@ def render_ratios(ratios: list[dict]) -> str:
 
 
 def write_csv(rows: list[Row], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow(asdict(r))
+    write_records([asdict(r) for r in rows], path, columns=CSV_FIELDS)
 
 
-_INT_FIELDS = {"width", "height", "pixels", "threads"}
+_TEXT_FIELDS = {"preset", "attention", "size", "precision", "device", "status", "times_s", "worker_env", "note"}
 _FLOAT_FIELDS = {
     "params_m", "macs_g", "time_median_s", "time_min_s", "peak_mem_mb", "baseline_mem_mb", "delta_mem_mb",
     "wall_s", "load_before", "load_after", "est_time_s", "est_peak_mem_mb",
@@ -374,31 +212,20 @@ _FLOAT_FIELDS = {
 def read_csv(path: Path) -> list[Row]:
     """Rows of an earlier run (``--resume``), with their types restored."""
     rows = []
-    with path.open(newline="") as handle:
-        for record in csv.DictReader(handle):
-            values: dict = {}
-            for name, text in record.items():
-                if name not in CSV_FIELDS:
-                    continue
-                if name in _INT_FIELDS | _FLOAT_FIELDS | {"rss_reset"} and text == "":
-                    values[name] = None
-                elif name in _INT_FIELDS:
-                    values[name] = int(text)
-                elif name in _FLOAT_FIELDS:
-                    values[name] = float(text)
-                elif name == "rss_reset":
-                    values[name] = text == "True"
-                else:
-                    values[name] = text
-            rows.append(Row(**values))
+    for record in read_records(path):
+        values = {key: value for key, value in record.items() if key in CSV_FIELDS}
+        for key in _TEXT_FIELDS & set(values):
+            values[key] = "" if values[key] is None else str(values[key])
+        for key in _FLOAT_FIELDS & set(values):
+            values[key] = None if values[key] is None else float(values[key])
+        if values.get("rss_reset") is not None:
+            values["rss_reset"] = values["rss_reset"] == "True"
+        rows.append(Row(**values))
     return rows
 
 
 def _physical_memory_gb() -> float:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    except (ValueError, OSError):
-        return 0.0
+    return psutil.virtual_memory().total / 1024**3
 
 
 def _default_memory_limit_gb() -> float:
@@ -512,7 +339,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the ok/oom/timeout rows already in --csv (same precision and device) and measure only the rest",
     )
     parser.add_argument("--plot", action="store_true", help="also draw the CSV as <csv>.png (plot.py)")
-    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -529,10 +355,6 @@ def write_report(rows: list[Row], path: Path, header: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    if args.worker is not None:
-        print(RESULT_PREFIX + json.dumps(run_worker(json.loads(args.worker))), flush=True)
-        return
-
     import torch
 
     if args.device == "auto":
@@ -548,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     presets, attentions = _split(args.presets), _split(args.attention)
     # (preset, attention) pairs: every LAformer preset with every attention, then each peer network once
     pairs = [(p, a) for p in presets for a in attentions] + [(m, PEER_ATTENTION) for m in _split(args.models)]
-    sizes = sorted((parse_size(s) for s in _split(args.sizes)), key=lambda wh: wh[0] * wh[1])
+    sizes = sorted((parse_size(s) for s in _split(args.sizes)), key=lambda hw: hw[0] * hw[1])
 
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
     header = (
@@ -558,12 +380,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.omp_wait_policy}, malloc {args.malloc}, {args.memory_format}"
     )
     print(header, flush=True)
-    cache: dict = {}
     rows: list[Row] = []
     done: dict[tuple, Row] = {}
     others: list[Row] = []  # earlier rows outside this run's grid: kept in the CSV as they are
     if args.resume and csv_path.exists():
-        grid = {(p, a, size_label(w, h)) for p, a in pairs for w, h in sizes}
+        grid = {(p, a, size_label(h, w)) for p, a in pairs for h, w in sizes}
         for old in read_csv(csv_path):
             same_setting = (old.precision, old.device) == (args.precision, args.device)
             if not same_setting or (old.preset, old.attention, old.size) not in grid:
@@ -574,18 +395,18 @@ def main(argv: list[str] | None = None) -> None:
     for preset, attention in pairs:
         failed = None
         reference: Row | None = None  # the largest size measured so far for this pair
-        for width, height in sizes:
+        for height, width in sizes:
             row = Row(
                 preset=preset,
                 attention=attention,
-                size=size_label(width, height),
+                size=size_label(height, width),
                 width=width,
                 height=height,
                 pixels=width * height,
                 precision=args.precision,
                 device=args.device,
             )
-            row.params_m, row.macs_g = _count(preset, attention, width, height, cache)
+            row.params_m, row.macs_g = cost(model_overrides(preset, attention), height, width)
             if attention == "softmax" and plan(row, reference, args):
                 pass  # recorded as skipped (quadratic), with an estimate
             elif failed is not None:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from laformer.benchmarks import parse_size, size_label
+from laformer.inference.restore import is_out_of_memory
+
 ROOT = Path(__file__).resolve().parents[2] / "experiments" / "efficiency"
 
 
@@ -37,10 +40,10 @@ def _args(**overrides) -> argparse.Namespace:
 
 
 def test_sizes_and_lists_parse_with_spaces_or_commas() -> None:
-    assert benchmark.parse_size("3840x2160") == (3840, 2160)
-    assert benchmark.parse_size("512") == (512, 512)
+    assert parse_size("3840x2160") == (2160, 3840)  # (height, width) everywhere (laformer.benchmarks.sizes)
+    assert parse_size("512") == (512, 512)
     assert benchmark._split(["tiny,base", "small"]) == ["tiny", "base", "small"]
-    assert benchmark.size_label(3840, 2160) == "3840x2160"
+    assert size_label(2160, 3840) == "3840x2160"
 
 
 def test_memory_beyond_the_limit_is_predicted_not_run() -> None:
@@ -65,11 +68,11 @@ def test_softmax_above_the_limit_is_skipped_with_a_quadratic_estimate() -> None:
 def test_oom_errors_are_recognised() -> None:
     import torch
 
-    assert benchmark.is_out_of_memory(MemoryError())
-    assert benchmark.is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert is_out_of_memory(MemoryError())
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
     cpu_oom = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
-    assert benchmark.is_out_of_memory(cpu_oom)
-    assert not benchmark.is_out_of_memory(RuntimeError("shape mismatch"))
+    assert is_out_of_memory(cpu_oom)
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
 
 
 @pytest.mark.slow  # three worker processes, each importing torch: ~25 s on 2 cores

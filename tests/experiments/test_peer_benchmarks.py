@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from laformer.benchmarks.measure import forward_benchmark
+from laformer.benchmarks.networks import cost, model_overrides, network_config
 from laformer.models.peers import PeerUnavailableError, import_spandrel
 from tests.experiments.scripts import load_script
 
@@ -12,17 +14,16 @@ try:
 except PeerUnavailableError as exc:  # the core suite works without the `peers` extra
     pytest.skip(str(exc), allow_module_level=True)
 
-benchmark = load_script("experiments/efficiency/benchmark.py", "efficiency_benchmark_for_peers")
 complexity = load_script("experiments/model_complexity.py", "model_complexity_for_peers")
 
 
 def test_benchmark_worker_builds_a_peer_network() -> None:
-    spec = {"preset": "restormer:tiny", "attention": "-", "width": 24, "height": 16, "precision": "fp32",
-            "device": "cpu", "warmup": 0, "repeats": 1}  # fmt: skip
-    result = benchmark.run_worker(spec)
+    spec = {"config": network_config(model_overrides("restormer:tiny")), "width": 24, "height": 16,
+            "precision": "fp32", "device": "cpu", "warmup": 0, "repeats": 1}  # fmt: skip
+    result = forward_benchmark(spec)
     assert result["status"] == "ok", result
     assert len(result["times"]) == 1 and result["times"][0] > 0
-    params_m, macs_g = benchmark._count("nafnet:small", "-", 256, 256, {})
+    params_m, macs_g = cost(model_overrides("nafnet:small", "-"), 256, 256)
     assert params_m == pytest.approx(2.93, abs=0.01) and macs_g == pytest.approx(2.02, abs=0.01)
 
 
