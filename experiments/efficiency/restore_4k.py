@@ -1,8 +1,8 @@
 """Whole-image vs tiled restoration of a 4K image: time, peak memory, and how far the tiled output drifts.
 
-Each mode runs ``laformer.inference.restore_image`` once in a fresh process (this script re-invoked with a
-hidden ``--worker`` flag), so its peak RSS (``ru_maxrss``: torch, the model, the image and every activation)
-is its own. CUDA runs report ``torch.cuda.max_memory_allocated`` instead. The parent scores each output
+Each mode runs ``laformer.inference.restore_image`` once in a fresh spawned process (``laformer.benchmarks``:
+``run_isolated`` of ``measure.restore_once``), so its peak memory (the resident set sampled by psutil from after the
+network and image are loaded; ``torch.cuda.max_memory_allocated`` on a GPU) is its own. The parent scores each output
 against the clean image (PSNR in dB on [0, 1] images; the gap between the modes is what tiling costs), also
 compares the tiled output with the one-pass one directly, and writes ``<csv>`` and ``<csv>.md``.
 
@@ -18,131 +18,44 @@ comparison) or an untrained ``--preset`` (time and memory do not depend on the w
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
-import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
-RESULT_PREFIX = "RESTORE_RESULT "
+from laformer.benchmarks import WorkerCrashed, WorkerTimeout, parse_size, run_isolated
+from laformer.benchmarks.inputs import add_noise, photo_mosaic
+from laformer.benchmarks.measure import restore_once
+from laformer.benchmarks.networks import model_overrides, network_config
+from laformer.metrics.image_metrics import psnr
+from laformer.reports import write_csv
+
 DEFAULT_DIR = Path(__file__).resolve().parent
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle", "hubble_deep_field", "immunohistochemistry")
+FIELDS = ["mode", "size", "tile", "precision", "model", "status", "time_s", "peak_mem_mb", "baseline_mem_mb",
+          "psnr_vs_clean_db", "gap_db", "psnr_vs_one_pass_db", "threads", "cpu_heap", "wall_s", "note"]  # fmt: skip
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``3840x2160`` (width x height) -> (3840, 2160); ``512`` -> (512, 512)."""
-    width, _, height = text.lower().partition("x")
-    return int(width), int(height or width)
-
-
-def photo_mosaic(width: int, height: int, row_height: int = 720) -> np.ndarray:
-    """H x W x 3 uint8: rows of the bundled photos, each scaled to ``row_height`` (at most 1.5x), cycled."""
-    import cv2
-
-    from laformer.data.demo import load_demo_photo
-
-    photos = []
-    for name in PHOTOS:
-        image = load_demo_photo(name)
-        image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
-        rows = min(row_height, int(image.shape[0] * 1.5))
-        cols = round(image.shape[1] * rows / image.shape[0])
-        photos.append(cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA))
-    canvas = np.zeros((height, width, 3), np.uint8)
-    y, k = 0, 0
-    while y < height:
-        x, band = 0, 0
-        while x < width:
-            photo = photos[k % len(photos)][: height - y, : width - x]
-            canvas[y : y + photo.shape[0], x : x + photo.shape[1]] = photo
-            x, band, k = x + photo.shape[1], max(band, photo.shape[0]), k + 1
-        y += band
-    return canvas
-
-
-def make_input(args: argparse.Namespace, path: Path) -> np.ndarray:
+def make_input(args: argparse.Namespace, path: Path) -> torch.Tensor:
     """Write the noisy input as a 16-bit PNG the workers read; return the clean image (C x H x W float)."""
-    import torch
-
     from laformer.data.io import array_to_tensor, read_array, write_image
 
-    width, height = parse_size(args.size)
+    height, width = parse_size(args.size)
     if args.image:
-        image = array_to_tensor(read_array(args.image), 3)
+        clean = array_to_tensor(read_array(args.image), 3)
         if args.resize:
-            image = torch.nn.functional.interpolate(image[None], (height, width), mode="area")[0]
-        clean = image
+            clean = torch.nn.functional.interpolate(clean[None], (height, width), mode="area")[0]
     else:
-        clean = array_to_tensor(photo_mosaic(width, height))
-    generator = torch.Generator().manual_seed(0)
-    noisy = (clean + torch.randn(clean.shape, generator=generator) * args.sigma / 255).clamp(0, 1)
-    write_image(path, noisy if args.sigma else clean, bit_depth=16)
-    return clean.numpy()
+        clean = array_to_tensor(photo_mosaic(height, width))
+    write_image(path, add_noise(clean, args.sigma) if args.sigma else clean, bit_depth=16)
+    return clean
 
 
-def _maxrss_mb() -> float:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 1024**2 if sys.platform == "darwin" else rss / 1024
-
-
-def run_worker(spec: dict) -> dict:
-    """Build the network, restore the image once, save the output; peak memory and time as a dict."""
-    import torch
-
-    from laformer.data.io import read_image
-    from laformer.inference import restore_image
-    from laformer.models import LAformer
-
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
-    device = torch.device(spec["device"])
-    if spec.get("ckpt"):
-        from laformer.inference.checkpoint import load_network
-
-        net, config = load_network(spec["ckpt"])
-        name = f"{config.get('name')} {config.get('attention')} (checkpoint)"
-    else:
-        torch.manual_seed(0)
-        net = LAformer.from_preset(spec["preset"], attention=spec["attention"]).eval()
-        name = f"{spec['preset']} {spec['attention']} (untrained)"
-    from laformer.inference.restore import is_out_of_memory, prepare_network
-
-    net = prepare_network(net, device)
-    image = read_image(spec["input"])
-    baseline = _maxrss_mb()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    result: dict = {"model": name, "baseline_mem_mb": baseline, "threads": torch.get_num_threads()}
-    start = time.perf_counter()
-    try:
-        out = restore_image(
-            net,
-            image,
-            tile=spec["tile"],
-            overlap=spec["overlap"],
-            precision=spec["precision"],
-            tile_batch=1,
-            reuse_freed_memory=spec.get("cpu_heap", "auto") == "auto",
-        )
-    except Exception as exc:  # out of memory is a result to record
-        result.update(status="oom" if is_out_of_memory(exc) else "error", note=f"{type(exc).__name__}: {exc}"[:300])
-        return result
-    result["time_s"] = time.perf_counter() - start
-    cuda = device.type == "cuda"
-    result["peak_mem_mb"] = torch.cuda.max_memory_allocated(device) / 1024**2 if cuda else _maxrss_mb()
-    np.save(spec["output"], out.numpy())
-    result["status"] = "ok"
-    return result
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+def db(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
+    """PSNR in dB of two [0, 1] images (C x H x W), in float64."""
+    a, b = (torch.as_tensor(x, dtype=torch.float64)[None] for x in (a, b))
+    return float(psnr(a, b)[0])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,24 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per mode")
     parser.add_argument("--csv", type=Path, default=DEFAULT_DIR / "results_restore_4k.csv")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/laformer_restore_4k"), help="input and outputs")
-    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    if args.worker is not None:
-        print(RESULT_PREFIX + json.dumps(run_worker(json.loads(args.worker))), flush=True)
-        return
     args.work_dir.mkdir(parents=True, exist_ok=True)
     source = args.work_dir / "input.png"
     clean = make_input(args, source)
+    config = None if args.ckpt else network_config(model_overrides(args.preset, args.attention))
     rows = []
     for mode in args.modes:
         spec = {
             "ckpt": str(args.ckpt) if args.ckpt else None,
-            "preset": args.preset,
-            "attention": args.attention,
+            "config": config,
             "input": str(source),
             "output": str(args.work_dir / f"{mode}.npy"),
             "tile": args.tile if mode == "tiled" else None,
@@ -199,18 +108,12 @@ def main(argv: list[str] | None = None) -> None:
             "threads": args.threads,
             "cpu_heap": args.cpu_heap,
         }
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
         start = time.perf_counter()
         try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
-            lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-            if lines:
-                result = json.loads(lines[-1][len(RESULT_PREFIX) :])
-            elif proc.returncode == -9:
-                result = {"status": "oom", "note": "worker killed by signal 9 (likely the OOM killer)"}
-            else:
-                result = {"status": "error", "note": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}
-        except subprocess.TimeoutExpired:
+            result = run_isolated(restore_once, spec, timeout=args.timeout)
+        except WorkerCrashed as exc:
+            result = {"status": "oom" if exc.out_of_memory else "error", "note": str(exc)}
+        except WorkerTimeout:
             result = {"status": "timeout", "note": f"> {args.timeout:g} s"}
         result.update(mode=mode, size=args.size, precision=args.precision, wall_s=round(time.perf_counter() - start, 1))
         result["cpu_heap"] = args.cpu_heap
@@ -221,18 +124,13 @@ def main(argv: list[str] | None = None) -> None:
     outputs = {r["mode"]: np.load(args.work_dir / f"{r['mode']}.npy") for r in rows if r["status"] == "ok"}
     for r in rows:
         if r["mode"] in outputs:
-            r["psnr_vs_clean_db"] = round(psnr(outputs[r["mode"]], clean), 3)
+            r["psnr_vs_clean_db"] = round(db(outputs[r["mode"]], clean), 3)
     if len(outputs) == 2:
         tiled = next(r for r in rows if r["mode"] == "tiled")
-        tiled["psnr_vs_one_pass_db"] = round(psnr(outputs["one-pass"], outputs["tiled"]), 2)
+        tiled["psnr_vs_one_pass_db"] = round(db(outputs["one-pass"], outputs["tiled"]), 2)
         one_pass = next(r for r in rows if r["mode"] == "one-pass")
         tiled["gap_db"] = round(one_pass["psnr_vs_clean_db"] - tiled["psnr_vs_clean_db"], 3)
-    fields = ["mode", "size", "tile", "precision", "model", "status", "time_s", "peak_mem_mb", "baseline_mem_mb",
-              "psnr_vs_clean_db", "gap_db", "psnr_vs_one_pass_db", "threads", "cpu_heap", "wall_s", "note"]  # fmt: skip
-    with args.csv.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, args.csv, columns=FIELDS)
     table = ["| mode | size | tile/overlap | precision | cpu heap | model | status | time (s) | peak mem (GiB) "
              "| PSNR vs clean (dB) | one pass - tiled (dB) | PSNR tiled vs one pass (dB) |",
              "|---|---|---|---|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
