@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from laformer.runs import SUMMARY_FILE, SWEEP_TABLE, collect_sweep, write_summary
+import laformer.runs
+from laformer.runs import SUMMARY_FILE, SWEEP_TABLE, collect_sweep, read_summary, write_summary
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -105,3 +109,45 @@ def test_collect_sweep_without_summaries_returns_none(tmp_path: Path, make: str)
         (sweep / SUMMARY_FILE).write_text("{}")  # the sweep's own folder is not a job
     assert collect_sweep(sweep) is None
     assert not (sweep / SWEEP_TABLE).exists()
+
+
+def test_collect_sweep_orders_jobs_by_number(tmp_path: Path) -> None:
+    for job in (10, 2, 1, 0, 11, 3):  # as text, 10 and 11 would come before 2
+        write_summary(tmp_path / str(job), {"job": job})
+    write_summary(tmp_path / "extra", {"job": "extra"})  # a folder that is not numbered comes last
+    _, rows = _read_csv(collect_sweep(tmp_path))
+    assert [row["job"] for row in rows] == ["0", "1", "2", "3", "10", "11", "extra"]
+
+
+@pytest.mark.parametrize("content", [b"", b'{"task": "tr', b"\xff\xfe", b"[1, 2]"])
+def test_a_damaged_summary_means_unfinished(tmp_path: Path, content: bytes) -> None:
+    write_summary(tmp_path / "0", {"job": 0})
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / SUMMARY_FILE).write_bytes(content)  # half written by older code, or not ours
+    assert read_summary(tmp_path / "1") is None and read_summary(tmp_path / "2") is None
+    assert read_summary(tmp_path / "0") == {"job": 0}
+    _, rows = _read_csv(collect_sweep(tmp_path))
+    assert [row["job"] for row in rows] == ["0"]
+
+
+def test_a_failed_summary_write_keeps_the_earlier_summary(tmp_path: Path) -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise OSError("No space left on device")  # json.dumps(default=str) fails midway
+
+    write_summary(tmp_path, {"a": 1})
+    with pytest.raises(OSError, match="No space"):
+        write_summary(tmp_path, {"b": 2, "c": Unprintable()})
+    assert json.loads((tmp_path / SUMMARY_FILE).read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SUMMARY_FILE], "no temporary file is left"
+
+
+def test_runs_does_not_import_sweeps() -> None:
+    """The dependency goes one way: laformer.sweeps builds on laformer.runs."""
+    code = "import sys, laformer.runs; print('laformer.sweeps' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    tree = ast.parse(Path(laformer.runs.__file__).read_text())
+    imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert "laformer.sweeps" not in imported  # not even inside a function

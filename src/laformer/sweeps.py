@@ -1,17 +1,20 @@
-"""Sweeps that survive interruptions: rerunning the same sweep command finishes what the last run left.
+"""Resumable jobs: rerunning the same sweep command (or study) finishes what the last run left.
 
-Two pieces make a Hydra multirun resumable.
+Two pieces make a Hydra multirun resumable; the second also serves studies that start their own ``laformer-train``
+jobs (``experiments/frontier``) through :func:`start_job`.
 
 - **A sweep folder named by the sweep, not by the time.** ``hydra.sweep.dir`` is
   ``<outputs>/<task>/multiruns/<name>`` (the resolver ``sweep_name``): the command line's overrides (sorted) and
   the sweep parameters of the config (``hydra.sweeper.params``), as a readable slug plus a hash of both. The same
   command therefore lands in the same folder, with the same job numbers; a different command, or an edited sweep
-  axis, in another. ``hydra.sweep.dir=<folder>`` still picks any folder.
+  axis, in another. ``hydra.sweep.dir=<folder>`` still picks any folder. (The name is made in ``laformer.runs``,
+  which owns folder names and registers the resolver; this module uses it, never the other way round.)
 - **Each job checks its folder before it starts** (:func:`resume_sweep_job`, called first thing by
-  ``laformer-train``):
+  ``laformer-train`` once it holds the folder's lock, through :func:`prepare_job` and :func:`start_job`):
 
-  - ``summary.json`` is there and was written by a job with the same overrides: the job finished in an earlier
-    run, so it is skipped and its summary returned (the sweep's table and report still see it);
+  - ``summary.json`` is there, readable, and was written by a job with the same overrides: the job finished in an
+    earlier run, so it is skipped and its summary returned (the sweep's table and report still see it). A damaged
+    summary counts as missing (``laformer.runs.read_summary``);
   - no summary, but ``checkpoints/last.ckpt`` of the same job: it resumes from that checkpoint
     (``ckpt_path``), to the same ``trainer.max_steps``;
   - an empty folder: it starts from scratch.
@@ -26,66 +29,56 @@ Two pieces make a Hydra multirun resumable.
 A job killed at any moment loses at most the steps since its last ``last.ckpt``
 (``callbacks.model_checkpoint.last_every_n_steps``); checkpoints and these records are written atomically.
 Only the code is not fingerprinted: after changing it, start a fresh sweep folder. Two copies of one sweep command
-running at the same time would share the folder: give the second its own ``hydra.sweep.dir``.
+running at the same time share the folder: the second is refused at the first job the other one holds
+(``laformer.runs.lock_run_folder``); give it its own ``hydra.sweep.dir``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from laformer.runs import SUMMARY_FILE
+from laformer.io_atomic import atomic_write_json
+from laformer.runs import (  # noqa: F401 - the folder names, re-exported where they were first defined
+    LAST_CHECKPOINT,
+    SLUG_CHARS,
+    SUMMARY_FILE,
+    read_summary,
+    register_sweep_resolver,
+    sweep_folder_name,
+    sweep_name,
+)
 
 JOB_FILE = "sweep_job.json"
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
-# Config keys that may differ between attempts of one job: the resume point itself.
+# Config keys (and overrides) that may differ between attempts of one job: the resume point itself.
 VOLATILE_KEYS = ("ckpt_path",)
-SLUG_CHARS = 80
-
-
-class SweepJobMismatch(RuntimeError):
-    """A sweep job's folder holds another job, or this job under a different config."""
-
-
-# -- the sweep folder's name --------------------------------------------------------------------------------
-def sweep_folder_name(overrides: list[str], params: dict[str, Any] | None = None) -> str:
-    """``<slug>-<hash>``: the sorted command-line overrides as a file-name-safe slug (cut to 80 characters),
-    and 8 hex digits of a hash of the overrides and the sweep parameters. No overrides: ``sweep-<hash>``."""
-    overrides = sorted(str(item) for item in overrides)
-    params = {str(k): str(v) for k, v in sorted((params or {}).items())}
-    identity = json.dumps({"overrides": overrides, "params": params}, sort_keys=True)
-    digest = hashlib.sha1(identity.encode()).hexdigest()[:8]
-    slug = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", "_".join(overrides)).strip("-_")[:SLUG_CHARS].rstrip("-_")
-    return f"{slug or 'sweep'}-{digest}"
-
-
-def sweep_name(overrides: Any = None, params: Any = None) -> str:
-    """OmegaConf resolver for ``hydra.sweep.dir``, called as
-    ``${sweep_name:${hydra.overrides.task},${oc.select:hydra.sweeper.params,null}}``: the sweep's folder name.
-
-    Cached (``use_cache``, keyed by the arguments as written): Hydra copies the sweep config's resolver cache
-    into every job's config, so each job resolves the name its sweep had, not one made of its own overrides.
-    """
-    if isinstance(overrides, DictConfig | ListConfig):
-        overrides = OmegaConf.to_container(overrides, resolve=True)
-    if isinstance(params, DictConfig | ListConfig):
-        params = OmegaConf.to_container(params, resolve=True)
-    return sweep_folder_name(list(overrides or []), dict(params or {}))
-
-
-def register_sweep_resolver() -> None:
-    if not OmegaConf.has_resolver("sweep_name"):
-        OmegaConf.register_new_resolver("sweep_name", sweep_name, use_cache=True)
+SWEEP_FIX = "choose another hydra.sweep.dir"
 
 
 # -- each job: skip, resume or start --------------------------------------------------------------------------
+class SweepJobMismatch(RuntimeError):
+    """A job's folder holds another job, or this job under a different config."""
+
+
+@dataclass(frozen=True)
+class JobStart:
+    """What a job's folder says before the job runs: skip it, resume it, or start it afresh."""
+
+    finished: dict[str, Any] | None = None  # the earlier run's summary: the job is done, skip it
+    resume_from: Path | None = None  # else the checkpoint to go on from (None: start from scratch)
+    step: int | None = None  # the step that checkpoint was saved at
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
 def resume_sweep_job(cfg: DictConfig, resume: bool = True) -> dict[str, Any] | None:
     """In a multirun job: the earlier ``summary.json`` if this job already finished (skip it), else None.
 
@@ -102,43 +95,73 @@ def resume_sweep_job(cfg: DictConfig, resume: bool = True) -> dict[str, Any] | N
 
 
 def prepare_job(cfg: DictConfig, job_dir: Path, overrides: list[str], resume: bool = True) -> dict[str, Any] | None:
-    """Skip, resume or start the job whose folder is ``job_dir`` (see the module docstring).
+    """Skip, resume or start the job whose folder is ``job_dir`` and whose config is ``cfg`` (:func:`start_job`).
 
     Returns the finished job's summary to skip it, else None (and then ``cfg.ckpt_path`` names the checkpoint
     to resume from, if any). Raises :class:`SweepJobMismatch` when the folder belongs to another job or config.
     """
+    start = start_job(job_dir, overrides, job_config(cfg), resume=resume)
+    if start.resume_from is not None:
+        with open_dict(cfg):
+            cfg.ckpt_path = str(start.resume_from)
+    return start.finished
+
+
+def start_job(
+    job_dir: str | Path,
+    overrides: list[str],
+    config: dict[str, str] | None = None,
+    *,
+    resume: bool = True,
+    label: str = "Sweep job",
+    fix: str = SWEEP_FIX,
+    log: Callable[[str], Any] | None = _say,
+) -> JobStart:
+    """Decide how the job ``overrides`` runs in ``job_dir`` (see the module docstring), and record the attempt.
+
+    The one implementation of "skip finished, refuse changed, resume from the last checkpoint", for Hydra
+    multiruns (:func:`prepare_job`) and for studies that launch ``laformer-train`` themselves. ``config`` is the
+    job's flattened resolved config (:func:`job_config`); a caller that cannot resolve it passes None, and then
+    the overrides alone identify the job. ``label`` starts the printed lines; ``fix`` ends each refusal (the
+    other place to run in, e.g. ``pass another --out``); ``log`` prints what was decided (None: the caller says it).
+    Call it while holding the folder (the job's own process
+    holds ``laformer.runs.lock_run_folder``), as it writes :data:`JOB_FILE`.
+
+    Raises :class:`SweepJobMismatch` when the folder's summary or checkpoint belongs to another job or config.
+    """
     job_dir = Path(job_dir)
-    config = job_config(cfg)
-    record, summary = read_json(job_dir / JOB_FILE), read_json(job_dir / SUMMARY_FILE)
+    record, summary = read_json(job_dir / JOB_FILE), read_summary(job_dir)
     if summary is not None:
-        check_same_job(job_dir, summary.get("overrides") or [], overrides, "finished")
-        if record is not None:
-            check_same_config(job_dir, record.get("config") or {}, config)
-        print(f"Sweep job {job_dir} finished in an earlier run of this sweep ({SUMMARY_FILE}): skipped", flush=True)
-        return summary
+        check_same_job(job_dir, summary.get("overrides") or [], overrides, "finished", fix)
+        if record is not None and config is not None:
+            check_same_config(job_dir, record.get("config") or {}, config, fix=fix)
+        if log is not None:
+            log(f"{label} {job_dir} finished in an earlier run of this sweep ({SUMMARY_FILE}): skipped")
+        return JobStart(finished=summary)
     last = job_dir / LAST_CHECKPOINT
     resuming = resume and last.is_file()
     if resuming and record is None:
         raise SweepJobMismatch(
             f"{job_dir} holds {LAST_CHECKPOINT} but no {JOB_FILE} saying which job wrote it (a sweep folder from "
-            "before resumable sweeps, or another program's). Delete the folder to rerun the job, or choose "
-            "another hydra.sweep.dir"
+            f"before resumable sweeps, or another program's). Delete the folder to rerun the job, or {fix}"
         )
     if resuming:  # only a checkpoint to continue from has to belong to this very job and config
-        check_same_job(job_dir, record.get("overrides") or [], overrides, "unfinished")
-        check_same_config(job_dir, record.get("config") or {}, config)
-    elif record is not None and sorted(record.get("overrides") or []) != sorted(overrides):
+        check_same_job(job_dir, record.get("overrides") or [], overrides, "unfinished", fix)
+        if config is not None:
+            check_same_config(job_dir, record.get("config") or {}, config, fix=fix)
+    elif record is not None and _identity(record.get("overrides") or []) != _identity(overrides):
         record = None  # nothing to reuse from another job that never saved a checkpoint: start this one afresh
     attempt: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    step = None
     if resuming:
         step = checkpoint_step(last)
-        with open_dict(cfg):
-            cfg.ckpt_path = str(last)
         attempt["resumed_from"] = {"checkpoint": str(last), "step": step}
-        print(f"Sweep job {job_dir}: resuming from step {step} of an earlier run ({last})", flush=True)
+        if log is not None:
+            log(f"{label} {job_dir}: resuming from step {step} of an earlier run ({last})")
     attempts = [*(record or {}).get("attempts", []), attempt]
-    write_json(job_dir / JOB_FILE, {"overrides": list(overrides), "config": config, "attempts": attempts})
-    return None
+    written: dict[str, Any] = {"overrides": list(overrides), "config": config or {}, "attempts": attempts}
+    write_json(job_dir / JOB_FILE, written)
+    return JobStart(resume_from=last if resuming else None, step=step)
 
 
 def job_config(cfg: DictConfig) -> dict[str, str]:
@@ -157,16 +180,26 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
     return {prefix[:-1]: json.dumps(value, sort_keys=True, default=str)}
 
 
-def check_same_job(job_dir: Path, recorded: list[str], overrides: list[str], state: str) -> None:
-    if sorted(map(str, recorded)) != sorted(map(str, overrides)):
+def _identity(overrides: list[Any]) -> list[str]:
+    """The overrides that say which job this is: sorted, without the resume point (a resumed job that launches
+    ``laformer-train`` itself passes ``ckpt_path=...``, and its summary records it)."""
+    kept = (str(item) for item in overrides)
+    return sorted(item for item in kept if item.split("=", 1)[0].lstrip("+~") not in VOLATILE_KEYS)
+
+
+def check_same_job(job_dir: Path, recorded: list[str], overrides: list[str], state: str, fix: str = SWEEP_FIX) -> None:
+    """Refuse a folder holding a job with other overrides (:func:`_identity`) than this one."""
+    if _identity(recorded) != _identity(overrides):
         raise SweepJobMismatch(
             f"{job_dir} holds an {state} job with other overrides ({' '.join(recorded) or 'none'}) than this one "
             f"({' '.join(overrides) or 'none'}): the sweep's jobs changed since it ran. Delete that folder to "
-            "rerun it, or choose another hydra.sweep.dir"
+            f"rerun it, or {fix}"
         )
 
 
-def check_same_config(job_dir: Path, recorded: dict[str, str], config: dict[str, str], shown: int = 6) -> None:
+def check_same_config(
+    job_dir: Path, recorded: dict[str, str], config: dict[str, str], shown: int = 6, fix: str = SWEEP_FIX
+) -> None:
     """Refuse a job whose config values changed since it ran; keys that only appeared or went away (a new
     option with its default, from newer code) are reported, not refused."""
     changed = sorted(key for key in recorded.keys() & config.keys() if recorded[key] != config[key])
@@ -176,7 +209,7 @@ def check_same_config(job_dir: Path, recorded: dict[str, str], config: dict[str,
         raise SweepJobMismatch(
             f"{job_dir} holds this job under a different config ({len(changed)} values changed since it ran, e.g. a "
             "config file was edited):\n" + "\n".join(lines) + more + "\nDelete that folder to rerun the job with "
-            "the new config, or choose another hydra.sweep.dir"
+            f"the new config, or {fix}"
         )
     if new_or_gone := sorted(recorded.keys() ^ config.keys()):
         print(
@@ -198,12 +231,14 @@ def checkpoint_step(path: Path) -> int | None:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+    """A JSON object from ``path``; None if the file is missing or damaged (then nothing of it is reused)."""
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def write_json(path: Path, record: dict[str, Any]) -> None:
-    """Write ``record`` to ``<path>.tmp``, then rename it over ``path``: a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    """Write ``record`` atomically (laformer.io_atomic): a kill never leaves half a file."""
+    atomic_write_json(path, record)

@@ -20,7 +20,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from laformer.runs import register_resolvers, write_summary
-from laformer.sweeps import JOB_FILE, SweepJobMismatch, prepare_job, sweep_folder_name
+from laformer.sweeps import JOB_FILE, JobStart, SweepJobMismatch, prepare_job, start_job, sweep_folder_name
 from tests.conftest import CONFIG_DIR, FAST_DEMO
 
 # -- the sweep folder's name -------------------------------------------------------------------------------------
@@ -227,3 +227,26 @@ def test_sweep_killed_midway_then_rerun_skips_finished_and_resumes_unfinished(tm
         assert final["global_step"] == MAX_STEPS
     config = OmegaConf.load(sweep / "1" / ".hydra" / "overrides.yaml")
     assert "model.attention=rela" in config
+
+
+def test_a_damaged_summary_is_not_a_finished_job(make_cfg, tmp_path) -> None:
+    job = tmp_path / "0"
+    assert prepare_job(_cfg(make_cfg, job), job, JOB) is None
+    last = _checkpoint(job, step=12)
+    (job / "summary.json").write_text('{"overrides": ["model.attention=linear", ')  # killed mid-write (old code)
+    cfg = _cfg(make_cfg, job)
+    assert prepare_job(cfg, job, JOB) is None and cfg.ckpt_path == str(last)  # resumed, so it writes a whole one
+
+
+def test_a_study_launching_its_own_jobs_goes_through_the_same_decision(tmp_path) -> None:
+    """experiments/frontier passes its overrides (no resolved config); its resumed jobs record ckpt_path=last."""
+    job = tmp_path / "seed1"
+    first = start_job(job, JOB, fix="pass another --out", log=None)
+    assert first == JobStart() and json.loads((job / JOB_FILE).read_text())["overrides"] == JOB
+    last = _checkpoint(job, step=3)
+    resumed = start_job(job, JOB, fix="pass another --out", log=None)
+    assert resumed.resume_from == last and resumed.step == 3 and resumed.finished is None
+    write_summary(job, {"overrides": [*JOB, "ckpt_path=last"]})  # what laformer-train records when resumed
+    assert start_job(job, list(reversed(JOB)), log=None).finished == {"overrides": [*JOB, "ckpt_path=last"]}
+    with pytest.raises(SweepJobMismatch, match=r"other overrides .*seed=2.*seed=3.*or pass another --out$"):
+        start_job(job, ["model.attention=linear", "seed=3"], fix="pass another --out", log=None)
