@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all, join_run_log
 from laformer.dashboards import log_run_config, prepare_wandb, run_keys
-from laformer.runs import config_dir, register_resolvers, write_summary
+from laformer.runs import RunFolderBusy, config_dir, lock_run_folder, register_resolvers, write_summary
 from laformer.sweeps import resume_sweep_job
 from laformer.training.anchors import ClassicalAnchors
 from laformer.training.callbacks import StoreNetConfig, TrainingThroughput
@@ -23,6 +24,8 @@ register_resolvers()
 
 # Exit status after a SIGTERM (128 + 15, the shell's convention): "stopped, not finished; resume me".
 SIGTERM_EXIT_STATUS = 143
+# Exit status when the run folder is in use by another training: a usage error, nothing was run or written.
+BUSY_EXIT_STATUS = 2
 
 
 def _metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -30,14 +33,23 @@ def _metrics(trainer: L.Trainer) -> dict[str, float]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train (and optionally test) as ``cfg`` says; write and return the run summary."""
+    """Train (and optionally test) as ``cfg`` says; write and return the run summary.
+
+    The run folder is locked for the whole run (``laformer.runs.lock_run_folder``): a second training started
+    in the same folder raises :class:`~laformer.runs.RunFolderBusy` before it reads or writes anything there.
+    """
+    run_dir = Path(cfg.paths.output_dir)
+    with lock_run_folder(run_dir):
+        return _train(cfg, run_dir)
+
+
+def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if (finished := resume_sweep_job(cfg)) is not None:  # a multirun job done in an earlier run: laformer.sweeps
         return finished
     start = time.perf_counter()
     join_run_log()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    run_dir = Path(cfg.paths.output_dir)
 
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     module: L.LightningModule = hydra.utils.instantiate(cfg.module)
@@ -102,7 +114,12 @@ def _has_best(trainer: L.Trainer) -> bool:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    summary = train(cfg)
+    try:
+        summary = train(cfg)
+    except RunFolderBusy as busy:
+        # One line on stderr, not the log: the log file belongs to the training that holds the folder.
+        print(f"laformer-train: {busy}", file=sys.stderr, flush=True)
+        raise SystemExit(BUSY_EXIT_STATUS) from None
     return summary["metrics"].get("val/psnr")
 
 
