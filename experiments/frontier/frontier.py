@@ -8,7 +8,8 @@ One command does it all, resumably:
 2. **Train.** One ``laformer-train`` job per network, point and seed, with one recipe for all (``experiment=demo``
    with ``--steps`` and the suite's default learning rate), into ``<out>/runs/<point>/<network>/seed<k>/``. A job
    with a ``summary.json`` of the same overrides is skipped, a started one resumes from its ``last.ckpt``, and one
-   whose summary was written under other overrides is refused.
+   whose summary was written under other overrides is refused: ``laformer.sweeps.start_job`` decides, as for
+   every multirun job.
 3. **Measure**, in this process, one network after another: forward latency at ``--sizes[0]`` (median of
    ``--repeats`` after ``--warmup``), the peak-memory growth of one pass at each size, and from those whether a
    3840 x 2160 pass fits in ``--memory-gb`` (extrapolated linearly in pixels, or measured with ``--full-4k``).
@@ -32,7 +33,6 @@ import argparse
 import contextlib
 import ctypes
 import gc
-import json
 import os
 import statistics
 import subprocess
@@ -167,30 +167,35 @@ def job_overrides(network: Network, seed: int, args: argparse.Namespace, extra: 
 
 
 def read_summary(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else None
-    except (OSError, json.JSONDecodeError):
-        return None
+    """A finished job's summary; None while it is unfinished (no summary, or a damaged one)."""
+    from laformer.runs import read_summary as read_run_summary
+
+    return read_run_summary(path)
 
 
 def train(network: Network, seed: int, args: argparse.Namespace, extra: list[str], position: str) -> dict[str, Any]:
-    """Train one job unless it finished; its summary, or ``{"failed": ...}``."""
+    """Train one job unless it finished; its summary, or ``{"failed": ...}``.
+
+    Skipping a finished job, refusing a folder of other overrides and resuming from ``last.ckpt`` are decided by
+    ``laformer.sweeps.start_job``, the code every resumable multirun job goes through.
+    """
+    from laformer.runs import RunFolderBusy, lock_run_folder
+    from laformer.sweeps import SweepJobMismatch, start_job
+
     folder = run_dir(args.out, network, seed)
     overrides = job_overrides(network, seed, args, extra)
-    summary = read_summary(folder)
-    if summary is not None:
-        had = [o for o in summary.get("overrides") or [] if not o.startswith("ckpt_path=")]  # resumed jobs add it
-        if had != overrides:
-            gone, new = sorted(set(had) - set(overrides)), sorted(set(overrides) - set(had))
-            raise SystemExit(
-                f"{folder / 'summary.json'} was written by other overrides than this study's (it had {gone}, this "
-                f"run wants {new}). Delete that folder to retrain it, or pass another --out."
-            )
+    try:
+        with lock_run_folder(folder):  # released before the training process takes it for the whole job
+            job = start_job(folder, overrides, fix="pass another --out", log=None)  # said below, as this study says it
+    except (SweepJobMismatch, RunFolderBusy) as refused:
+        raise SystemExit(str(refused)) from None
+    if job.finished is not None:
         print(f"{position} {network.key} seed {seed}: finished earlier, not retrained", flush=True)
-        return summary
+        return job.finished
     command = [sys.executable, "-m", "laformer.cli.train", *overrides, f"hydra.run.dir={folder}"]
-    if (folder / "checkpoints" / "last.ckpt").is_file():
-        command.append("ckpt_path=last")  # an interrupted job goes on from its last checkpoint
+    if job.resume_from is not None:  # an interrupted job goes on from its last checkpoint
+        command.append("ckpt_path=last")  # that file: Lightning finds it in the run's checkpoints/ folder
+        print(f"{position} {network.key} seed {seed}: resuming from step {job.step}", flush=True)
     print(f"{position} {network.key} seed {seed}: training ({' '.join(overrides[len(RECIPE) :])})", flush=True)
     env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "WANDB_SILENT": "true"}
     start = time.perf_counter()
