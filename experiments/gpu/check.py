@@ -20,8 +20,12 @@ Parts, in the order they run (``--parts`` picks some):
   behind DDP's "Grad strides do not match bucket view strides" warning), then, where two GPUs exist, 50 steps of
   the demo through ``laformer-train trainer=ddp trainer.devices=2`` (a subprocess); ``ratio`` is its images/s over
   the one-GPU bf16 demo row. With one GPU the run is recorded as skipped.
-- ``compile``: the training step (forward, the suite's loss, backward, AdamW step) of the demo network eager and
-  under ``torch.compile``, in a subprocess with a timeout; a failure to compile is recorded with its reason.
+- ``compile``: the demo's training steps through ``laformer-train``, eager (``module.compile=false``) and under
+  ``torch.compile`` (``module.compile=true``): the measurement of ``experiments/throughput``
+  (``laformer.benchmarks.measure.train_run``), under the part's timeout; a failure to compile is recorded with its
+  reason. The dry run compiles with the ``eager`` backend (graph capture without Inductor's C++ build).
+
+Timing, peak memory, inputs and networks come from ``laformer.benchmarks``, tables from ``laformer.reports``.
 
 Each part runs under a time budget (``Plan.budgets``) inside a total limit (``--time-limit``, 450 s): a part that
 overruns is stopped and recorded as ``timeout``, an error in one case is recorded as ``error`` with its message,
@@ -36,17 +40,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import dataclasses
 import gc
-import importlib.util
-import json
 import math
 import os
 import platform
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,9 +56,14 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+from laformer.benchmarks import PeakMemory, Timing, time_calls
+from laformer.benchmarks.inputs import noisy_photo, random_image
+from laformer.benchmarks.measure import finite_output, train_run
+from laformer.benchmarks.networks import build
+from laformer.reports import markdown_table, write_csv
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-RESULT_PREFIX = "GPU_CHECK_RESULT "
 DDP_STRIDE_WARNING = "Grad strides do not match bucket view strides"
 PARTS = ("train", "restore_4k", "peer_latency", "attention_scaling", "ddp", "compile")
 TRAIN_PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
@@ -83,7 +88,7 @@ class Plan:
     train_steps: int
     # (label, overrides) of the training cases; the demo recipe and model=small on larger crops.
     train_models: tuple[tuple[str, tuple[str, ...]], ...]
-    restore_size: tuple[int, int]  # width x height
+    restore_size: tuple[int, int]  # height x width
     restore_model: str
     peers: tuple[str, ...]
     peer_size: int
@@ -92,18 +97,13 @@ class Plan:
     scaling_attentions: tuple[str, ...]
     warmup: int
     repeats: int
-    compile_overrides: tuple[str, ...]
-    compile_batch: int
-    compile_patch: int
+    compile_overrides: tuple[str, ...]  # laformer-train overrides of the compile part (network, crops, batch)
     compile_steps: int
     compile_backend: str
     ddp_overrides: tuple[str, ...]
     budgets: dict[str, float] = field(default_factory=dict)
     # model.<key>=<value> overrides per peer config name: the dry run shrinks the published sizes to toy ones.
     peer_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # The compile part in a fresh process under the part's timeout (a hung compilation cannot stall the check);
-    # the quick dry run measures it in-process, to stay fast.
-    isolate_compile: bool = True
     # On the CPU (dry run), run the DDP part's laformer-train as two gloo processes: the full dry run only (slow).
     cpu_ddp: bool = False
 
@@ -115,7 +115,7 @@ GPU_PLAN = Plan(
         ("demo", ("experiment=demo", "data.repeat=64")),
         ("small@128", ("experiment=demo", "model=small", "data.patch_size=128", "data.repeat=64")),
     ),
-    restore_size=(3840, 2160),
+    restore_size=(2160, 3840),
     restore_model="base",
     peers=("base", "restormer", "nafnet"),
     peer_size=1024,
@@ -124,9 +124,7 @@ GPU_PLAN = Plan(
     scaling_attentions=("linear", "rela", "softmax", "softmax-unchunked"),
     warmup=2,
     repeats=5,
-    compile_overrides=("experiment=demo",),
-    compile_batch=8,
-    compile_patch=64,
+    compile_overrides=("experiment=demo", "data.batch_size=8", "data.patch_size=64", "data.repeat=64"),
     compile_steps=30,
     compile_backend="inductor",
     ddp_overrides=("experiment=demo", "data.repeat=64", "precision=bf16-mixed", "trainer.devices=2"),
@@ -150,7 +148,7 @@ DRY_PLAN = dataclasses.replace(
         ("demo", ("experiment=demo", *DRY_TRAIN)),
         ("small@32", ("experiment=demo", "model=small", "model.width=8", *DRY_TRAIN)),
     ),
-    restore_size=(64, 40),
+    restore_size=(40, 64),
     peer_size=48,
     peer_precisions=("fp32",),
     # Building the published sizes (21-29 M parameters each) took most of a minute on a loaded 2-core CPU: the
@@ -160,9 +158,7 @@ DRY_PLAN = dataclasses.replace(
     warmup=1,
     repeats=1,
     # One LAformer block (in the latent level): graph capture of the whole network costs most of a minute here.
-    compile_overrides=("experiment=demo", "model.width=8", "model.blocks=[0,0,0,1]", "model.refinement=0"),
-    compile_batch=2,
-    compile_patch=32,
+    compile_overrides=("experiment=demo", *DRY_TRAIN, "model.width=8", "model.blocks=[0,0,0,1]", "model.refinement=0"),
     compile_steps=2,
     compile_backend="eager",  # dynamo's graph capture without Inductor's C++ build: seconds, not minutes
     ddp_overrides=(
@@ -174,10 +170,9 @@ DRY_PLAN = dataclasses.replace(
     ),
     # A guard against a hang, not a speed goal: on a loaded 2-core CPU a part took up to 45 s (2026-12-01).
     budgets={name: 240 for name in PARTS},
-    isolate_compile=False,
 )
-# The full dry run: also the compile subprocess and a 2-process gloo DDP run (a minute or more on two cores).
-FULL_DRY_PLAN = dataclasses.replace(DRY_PLAN, isolate_compile=True, cpu_ddp=True)
+# The full dry run: also a 2-process gloo DDP run (a minute or more on two cores).
+FULL_DRY_PLAN = dataclasses.replace(DRY_PLAN, cpu_ddp=True)
 
 
 @dataclass
@@ -271,11 +266,7 @@ class Results:
         return row
 
     def write(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        with self.csv_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            writer.writerows({k: fmt(v) for k, v in dataclasses.asdict(r).items()} for r in self.rows)
+        write_csv([{k: fmt(v) for k, v in dataclasses.asdict(r).items()} for r in self.rows], self.csv_path)
         self.md_path.write_text(self.markdown())
 
     def markdown(self) -> str:
@@ -291,11 +282,8 @@ class Results:
             lines += ["", f"## {part}", ""]
             if RATIO_MEANING.get(part) and "ratio" in columns:
                 lines += [f"ratio: {RATIO_MEANING[part]}.", ""]
-            lines.append("| " + " | ".join(columns) + " |")
-            lines.append("|" + "---|" * len(columns))
-            for r in rows:
-                cells = [fmt(getattr(r, c)).replace("|", "/") for c in columns]
-                lines.append("| " + " | ".join(cells) + " |")
+            cells = [{c: fmt(getattr(r, c)).replace("|", "/") for c in columns} for r in rows]
+            lines.append(markdown_table(cells, {c: c for c in columns}).rstrip("\n"))
         return "\n".join(lines) + "\n"
 
 
@@ -331,27 +319,6 @@ def model_config_path(name: str) -> Path:
     return Path(config_dir()) / "model" / f"{name}.yaml"
 
 
-_MODEL_CONFIGS: dict = {}  # model name -> its resolved config from the composed train config (composing is slow)
-
-
-def model_from_config(name: str, overrides: tuple[str, ...] = ()):
-    """The network of ``conf/model/<name>.yaml`` with ``model.<key>=<value>`` overrides, as training builds it."""
-    import hydra
-    import torch
-    from omegaconf import OmegaConf
-
-    if name not in _MODEL_CONFIGS:
-        cfg = compose_train([f"model={name}"], Path(tempfile.gettempdir()))
-        _MODEL_CONFIGS[name] = OmegaConf.to_container(cfg.model, resolve=True)
-    changes = [item.removeprefix("model.") for item in overrides]
-    config = OmegaConf.merge(OmegaConf.create(_MODEL_CONFIGS[name]), OmegaConf.from_dotlist(changes))
-    torch.manual_seed(0)
-    net = hydra.utils.instantiate(config)
-    if not isinstance(net, torch.nn.Module) and isinstance(getattr(net, "model", None), torch.nn.Module):
-        net = net.model  # a descriptor (spandrel-style) that carries the network
-    return net
-
-
 def free_memory(collect: bool = True) -> None:
     """Hand cached GPU memory back; ``collect`` also runs the garbage collector (most of a second in a big process)."""
     import torch
@@ -360,27 +327,6 @@ def free_memory(collect: bool = True) -> None:
         gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def reset_peak(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def peak_mb(device) -> float | None:
-    import torch
-
-    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-
-
-def sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def precision_problem(precision: str, device) -> str | None:
@@ -395,67 +341,21 @@ def precision_problem(precision: str, device) -> str | None:
 
 
 def forward_latency(net, x, precision: str, warmup: int, repeats: int) -> tuple[list[float], float | None]:
-    """Forward times (s) of ``repeats`` passes after ``warmup`` ones, no autograd, and the peak memory (MiB)."""
+    """Forward times (s) of ``repeats`` passes after ``warmup`` ones, no autograd, and the GPU's peak memory (MiB)."""
     import torch
 
     from laformer.inference.restore import autocast_context
 
-    device = x.device
+    def forward():
+        with torch.no_grad(), autocast_context(precision, x.device):
+            return net(x)
 
-    def once() -> float:
-        sync(device)
-        start = time.perf_counter()
-        with torch.no_grad(), autocast_context(precision, device):
-            y = net(x)
-        sync(device)
-        elapsed = time.perf_counter() - start
-        if not torch.isfinite(y).all():
-            raise FloatingPointError("non-finite output")
-        return elapsed
-
+    cuda = x.device.type == "cuda"
     for _ in range(warmup):
-        once()
-    reset_peak(device)
-    times = [once() for _ in range(repeats)]
-    return times, peak_mb(device)
-
-
-def run_subprocess(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> tuple[int | None, str]:
-    """Return code (None on timeout) and the combined output of ``cmd``.
-
-    The command runs in its own session, so a timeout kills it with every process it started (DDP's other rank).
-    """
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-
-    def kill() -> str:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        return proc.communicate()[0] or ""
-
-    try:
-        output, _ = proc.communicate(timeout=max(timeout, 1))
-    except subprocess.TimeoutExpired:
-        return None, kill()
-    except BaseException:
-        kill()
-        raise
-    return proc.returncode, output
-
-
-def worker_result(output: str) -> dict | None:
-    for line in reversed(output.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX) :])
-    return None
-
-
-def tail(output: str, lines: int = 3) -> str:
-    """The last ``lines`` lines of a process's output, on one line (at most 300 characters)."""
-    last = [line.strip() for line in output.strip().splitlines()[-lines:]]
-    return " ".join(" / ".join(last).split())[-300:]
+        forward()
+    with PeakMemory(x.device) if cuda else contextlib.nullcontext() as memory:
+        timing = time_calls(forward, repeats, 0, x.device, check=finite_output)
+    return timing.times, memory.peak_mb if cuda else None
 
 
 # --- parts -------------------------------------------------------------------------------------------------
@@ -518,39 +418,26 @@ def measure_training(row: Row, ctx: Context, overrides: tuple[str, ...]) -> None
         ],
         ctx.work_dir / "train" / row.case.replace("/", "_"),
     )
-    reset_peak(device)
-    summary = train(cfg)
+    cuda = device.type == "cuda"
+    with PeakMemory(device) if cuda else contextlib.nullcontext() as memory:
+        summary = train(cfg)
     row.size = f"{cfg.data.patch_size}x{cfg.data.patch_size} x{cfg.data.batch_size}"
     row.steps, row.loss = summary["steps"], summary["metrics"].get("train/loss")
     row.images_per_s = summary["throughput"]["images_per_s"]
     row.time_s = summary["throughput"]["train_time_s"]
-    row.peak_mem_mb = peak_mb(device)
+    row.peak_mem_mb = memory.peak_mb if cuda else None
     if row.loss is None or not math.isfinite(row.loss):
         row.status, row.note = "error", f"training loss is {row.loss}"
     elif row.steps != plan.train_steps:
         row.status, row.note = "error", f"stopped after {row.steps} of {plan.train_steps} steps"
 
 
-def photo_input(width: int, height: int):
-    """A (3, H, W) float image: the efficiency study's mosaic of bundled photos, with sigma 25 noise."""
-    import torch
-
-    from laformer.data.io import array_to_tensor
-
-    spec = importlib.util.spec_from_file_location("restore_4k_script", ROOT / "experiments/efficiency/restore_4k.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    clean = array_to_tensor(script.photo_mosaic(width, height))
-    generator = torch.Generator().manual_seed(0)
-    return (clean + torch.randn(clean.shape, generator=generator) * 25 / 255).clamp(0, 1)
-
-
 def part_restore_4k(ctx: Context) -> Iterator[Row]:
     from laformer.inference.restore import prepare_network
 
-    width, height = ctx.plan.restore_size
-    image = photo_input(width, height)
-    net = prepare_network(model_from_config(ctx.plan.restore_model, ("model.attention=rela",)), ctx.device)
+    height, width = ctx.plan.restore_size
+    _, image = noisy_photo(height, width, sigma=25)  # the efficiency study's 4K input
+    net = prepare_network(build([f"model={ctx.plan.restore_model}", "model.attention=rela"]), ctx.device)
     outputs: dict = {}  # precision -> restored image, for the PSNR against fp32
     for precision in INFER_PRECISIONS:
         row = Row(
@@ -576,11 +463,12 @@ def measure_restore(row: Row, ctx: Context, net, image, outputs: dict) -> None:
     from laformer.metrics.image_metrics import psnr
 
     restore_image(net, image[:, :256, :256], precision=row.precision)
-    reset_peak(ctx.device)
-    start = time.perf_counter()
-    out = restore_image(net, image, precision=row.precision)
-    row.time_s = time.perf_counter() - start
-    row.peak_mem_mb = peak_mb(ctx.device)
+    cuda = ctx.device.type == "cuda"
+    with PeakMemory(ctx.device) if cuda else contextlib.nullcontext() as memory:
+        start = time.perf_counter()
+        out = restore_image(net, image, precision=row.precision)
+        row.time_s = time.perf_counter() - start
+    row.peak_mem_mb = memory.peak_mb if cuda else None
     if not torch.isfinite(out).all():
         row.status, row.note = "error", "non-finite output"
         return
@@ -596,9 +484,8 @@ PEER_NAMES = {"base": "LAformer-base", "restormer": "Restormer", "nafnet": "NAFN
 
 
 def part_peer_latency(ctx: Context) -> Iterator[Row]:
-    import torch
-
     from laformer.inference.restore import prepare_network
+    from laformer.models.peers import PeerUnavailableError
 
     plan, device = ctx.plan, ctx.device
     side = plan.peer_size
@@ -611,8 +498,8 @@ def part_peer_latency(ctx: Context) -> Iterator[Row]:
             row.status, row.note = "skipped", f"no conf/model/{name}.yaml"
         else:
             try:
-                net = prepare_network(model_from_config(name, plan.peer_overrides.get(name, ())), device)
-            except ImportError as exc:  # the peer's library is not installed
+                net = prepare_network(build([f"model={name}", *plan.peer_overrides.get(name, ())]), device)
+            except (ImportError, PeerUnavailableError) as exc:  # the peer's library is not installed
                 row.status, row.note = "skipped", describe(exc)
             except Exception as exc:
                 row.status, row.note = "error", describe(exc)
@@ -620,8 +507,7 @@ def part_peer_latency(ctx: Context) -> Iterator[Row]:
             rows.append(row)
             yield row
             continue
-        memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
-        x = torch.rand(1, 3, side, side, device=device).contiguous(memory_format=memory_format)
+        x = random_image(3, side, side, device, channels_last=device.type == "cpu")
         for precision in plan.peer_precisions:
             row = dataclasses.replace(row, case=f"{label}/{precision}", precision=precision)
             problem = precision_problem(precision, device)
@@ -642,7 +528,7 @@ def part_peer_latency(ctx: Context) -> Iterator[Row]:
 
 def measure_latency(row: Row, net, x, warmup: int, repeats: int) -> None:
     times, row.peak_mem_mb = forward_latency(net, x, row.precision, warmup, repeats)
-    row.time_s = statistics.median(times)
+    row.time_s = Timing(times).median
     params = sum(p.numel() for p in net.parameters()) / 1e6
     row.note = f"{params:.2f} M params; median of {len(times)}"
 
@@ -654,7 +540,7 @@ def part_attention_scaling(ctx: Context) -> Iterator[Row]:
     for variant in plan.scaling_attentions:
         attention = variant.split("-")[0]
         try:
-            net = prepare_network(model_from_config("tiny", (f"model.attention={attention}",)), ctx.device)
+            net = prepare_network(build(["model=tiny", f"model.attention={attention}"]), ctx.device)
         except Exception as exc:
             yield Row("attention_scaling", variant, "error", model=f"tiny {attention}", note=describe(exc))
             continue
@@ -686,13 +572,10 @@ def part_attention_scaling(ctx: Context) -> Iterator[Row]:
 
 def measure_scaling(row: Row, ctx: Context, net, variant: str, previous: Row | None) -> None:
     """Forward time at one size; warm-up at the smallest only, and a pass over a second timed just once."""
-    import torch
-
     from laformer.models.attention import SoftmaxAttention
 
     plan, device, side = ctx.plan, ctx.device, int(row.size.split("x")[0])
-    memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
-    x = torch.rand(1, 3, side, side, device=device).contiguous(memory_format=memory_format)
+    x = random_image(3, side, side, device, channels_last=device.type == "cpu")
     chunking = SoftmaxAttention.max_scores
     if variant == "softmax-unchunked":
         SoftmaxAttention.max_scores = 2**62  # every query in one fused call
@@ -702,7 +585,7 @@ def measure_scaling(row: Row, ctx: Context, net, variant: str, previous: Row | N
             times, row.peak_mem_mb = forward_latency(net, x, "fp32", 0, plan.repeats)
     finally:
         SoftmaxAttention.max_scores = chunking
-    row.time_s = statistics.median(times)
+    row.time_s = Timing(times).median
     row.ratio = row.time_s / previous.time_s if previous is not None else None
     row.note = f"median of {len(times)}" + ("; queries in one call" if variant == "softmax-unchunked" else "")
 
@@ -731,7 +614,7 @@ def measure_grad_layout(row: Row, device) -> None:
     """
     import torch
 
-    net = model_from_config("small").to(device)
+    net = build(["model=small"]).to(device)
     x = torch.rand(2, 3, 64, 64, device=device)
     params = dict(net.named_parameters())
     grads = torch.autograd.grad(net(x).square().mean(), list(params.values()))
@@ -751,125 +634,62 @@ def measure_ddp(row: Row, ctx: Context, gpus: int) -> None:
     overrides = [*ctx.plan.ddp_overrides, "trainer=ddp", *TRAIN_COMMON, f"trainer.max_steps={steps}"]
     if gpus:
         overrides.append("trainer.accelerator=gpu")
-    cmd = [sys.executable, "-m", "laformer.cli.train", *overrides, f"hydra.run.dir={run_dir}"]
-    code, output = run_subprocess(cmd, ctx.left() - 5, env=None if gpus else {"OMP_NUM_THREADS": "1"})
-    if code is None:
-        row.status, row.note = "timeout", f"laformer-train did not finish: {tail(output)}"
+    run = train_run(overrides, run_dir, ctx.left() - 5, env=None if gpus else {"OMP_NUM_THREADS": "1"}, cwd=ROOT)
+    if run.returncode is None:
+        row.status, row.note = "timeout", f"laformer-train did not finish: {run.tail()}"
         return
-    if code != 0 or not (run_dir / "summary.json").is_file():
-        row.status, row.note = "error", f"exit {code}: {tail(output)}"
+    if not run.ok:
+        row.status, row.note = "error", f"exit {run.returncode}: {run.tail()}"
         return
-    summary = json.loads((run_dir / "summary.json").read_text())
-    row.steps, row.loss = summary["steps"], summary["metrics"].get("train/loss")
-    row.images_per_s = summary["throughput"]["images_per_s"]
+    speed = run.speed()
+    row.steps, row.loss, row.images_per_s = speed["steps"], speed["loss"], speed["images_per_s"]
     one = next((r for r in ctx.results.rows if r.case == "demo/bf16-mixed" and r.status == "ok"), None)
     if gpus and one and row.images_per_s:
         row.ratio = row.images_per_s / one.images_per_s
     where = "global batch split over 2 GPUs" if gpus else "gloo on 2 CPU processes (dry run)"
-    warned = "DDP warned: " + DDP_STRIDE_WARNING if DDP_STRIDE_WARNING in output else "no grad-stride warning"
+    warned = "DDP warned: " + DDP_STRIDE_WARNING if DDP_STRIDE_WARNING in run.output else "no grad-stride warning"
     row.note = f"{where}; {warned}"
     if row.steps != steps or row.loss is None or not math.isfinite(row.loss):
         row.status = "error"
 
 
 def part_compile(ctx: Context) -> Iterator[Row]:
-    """The training step eager and compiled, measured by ``compile_worker`` in a fresh process under the budget."""
-    plan = ctx.plan
-    spec = {
-        "device": ctx.device.type,
-        "overrides": list(plan.compile_overrides),
-        "batch": plan.compile_batch,
-        "patch": plan.compile_patch,
-        "steps": plan.compile_steps,
-        "warmup": plan.warmup,
-        "backend": plan.compile_backend,
-        "precision": "bf16" if ctx.device.type == "cuda" else "fp32",
-        "run_dir": str(ctx.work_dir / "compile"),
-    }
-    if plan.isolate_compile:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
-        code, output = run_subprocess(cmd, ctx.left() - 5)
-        result = worker_result(output) or {}
-    else:
-        try:
-            code, output, result = 0, "", compile_worker(spec)
-        except Exception as exc:
-            code, output, result = 1, describe(exc), {}
-    size = f"{plan.compile_patch}x{plan.compile_patch} x{plan.compile_batch}"
-    rows = {
-        mode: Row("compile", mode, model="demo", precision=spec["precision"], size=size)
-        for mode in ("eager", "compiled")
-    }
-    failure = "still running at the budget" if code is None else f"worker exit {code}"
-    for mode, row in rows.items():
-        measured = result.get(mode)
-        row.note = "forward, loss, backward, AdamW step" if mode == "eager" else f"backend={plan.compile_backend}"
-        if measured is None:
-            row.status = "timeout" if code is None else "error"
-            row.note += f"; {failure}: {tail(output)}"
-        elif "error" in measured:
-            row.status, row.note = "error", row.note + f"; did not compile: {measured['error']}"
+    """The demo's training steps through ``laformer-train``, eager then compiled, as ``experiments/throughput``
+    measures them; each run under what is left of the part's budget."""
+    plan, cuda = ctx.plan, ctx.device.type == "cuda"
+    precision = "bf16-mixed" if cuda else "32-true"
+    # Other backends than Inductor through torch's override of every graph's backend (the module compiles with
+    # the default): the dry run captures graphs without Inductor's C++ build.
+    env = (
+        {} if plan.compile_backend == "inductor" else {"TORCH_COMPILE_OVERRIDE_BACKENDS": f">=0:{plan.compile_backend}"}
+    )
+    eager: Row | None = None
+    for mode, flag in (("eager", "false"), ("compiled", "true")):
+        overrides = [*plan.compile_overrides, *TRAIN_COMMON, f"precision={precision}", f"module.compile={flag}"]
+        overrides += [f"trainer.max_steps={plan.compile_steps}", f"trainer.accelerator={'gpu' if cuda else 'cpu'}"]
+        row = Row("compile", mode, model="demo", precision=precision)
+        row.note = "forward, loss, backward, optimiser step" if mode == "eager" else f"backend={plan.compile_backend}"
+        run = train_run(overrides, ctx.work_dir / "compile" / mode, ctx.left() - 5, env=env, cwd=ROOT)
+        speed = run.speed()
+        if run.summary:
+            row.size = (
+                f"{run.summary.get('patch_size')}x{run.summary.get('patch_size')} x{run.summary.get('batch_size')}"
+            )
+        if run.returncode is None:
+            row.status, row.note = "timeout", row.note + f"; still running at the budget: {run.tail()}"
+        elif not run.ok:
+            row.status, row.note = "error", row.note + f"; laformer-train exit {run.returncode}: {run.tail()}"
         else:
-            row.steps, row.loss, row.images_per_s = measured["steps"], measured["loss"], measured["images_per_s"]
-            if not math.isfinite(row.loss):
+            row.steps, row.loss, row.images_per_s = speed["steps"], speed["loss"], speed["images_per_s"]
+            row.time_s = speed["train_time_s"]
+            if not speed["finite_loss"]:
                 row.status, row.note = "error", row.note + f"; training loss is {row.loss}"
             if mode == "compiled":
-                row.time_s = measured["compile_s"]
-                row.note += "; time_s: the first step, compilation included"
-                if rows["eager"].images_per_s:
-                    row.ratio = row.images_per_s / rows["eager"].images_per_s
+                row.note += "; time_s: every training step, the compiling first one included"
+                if eager is not None and eager.images_per_s and row.images_per_s:
+                    row.ratio = row.images_per_s / eager.images_per_s
+        eager = row if mode == "eager" else eager
         yield row
-
-
-def compile_worker(spec: dict) -> dict:
-    """In a fresh process: the training step eager, then under ``torch.compile``; images/s of each."""
-    import hydra
-    import torch
-
-    from laformer.inference.restore import autocast_context
-
-    device = torch.device(spec["device"])
-    cfg = compose_train(list(spec["overrides"]), Path(spec["run_dir"]))
-    torch.manual_seed(0)
-    module = hydra.utils.instantiate(cfg.module)
-    net, loss_fn = module.net.to(device), module.loss
-    optimizer = module.optimizer_factory(net.parameters())
-    shape = (spec["batch"], 3, spec["patch"], spec["patch"])
-    target = torch.rand(shape, device=device)
-    noisy = (target + 0.1 * torch.randn(shape, device=device)).clamp(0, 1)
-
-    def step(model) -> float:
-        with autocast_context(spec["precision"], device):
-            loss = loss_fn(model(noisy), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    def timed(model, warmup: int) -> dict:
-        for _ in range(warmup):
-            step(model)
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(spec["steps"]):
-            loss = step(model)
-        sync(device)
-        seconds = time.perf_counter() - start
-        images_per_s = spec["steps"] * shape[0] / seconds
-        return {"steps": spec["steps"], "loss": float(loss.detach()), "images_per_s": images_per_s}
-
-    result: dict = {"eager": timed(net, spec["warmup"])}
-    print(RESULT_PREFIX + json.dumps(result), flush=True)  # the eager figure survives a compile that hangs
-    try:
-        compiled = torch.compile(net, backend=spec["backend"])
-        start = time.perf_counter()
-        step(compiled)
-        sync(device)
-        compile_s = time.perf_counter() - start
-        result["compiled"] = {**timed(compiled, spec["warmup"]), "compile_s": compile_s}
-    except Exception as exc:
-        result["compiled"] = {"error": describe(exc)}
-    return result
 
 
 PART_FUNCTIONS: dict[str, Callable[[Context], Iterator[Row]]] = {
@@ -957,11 +777,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE, help="folder for results_<gpu>.{csv,md}")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--time-limit", type=float, default=450.0, help="seconds for the whole check")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        print(RESULT_PREFIX + json.dumps(compile_worker(json.loads(args.worker))), flush=True)
-        return 0
 
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
