@@ -46,6 +46,8 @@ SUMMARY_FILE = "summary.json"
 SWEEP_TABLE = "sweep_summary.csv"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 LOCK_FILE = "run.lock"
+# Exit status of a training refused because its folder is in use: a usage error, nothing was run or written.
+BUSY_EXIT_STATUS = 2
 SLUG_CHARS = 80
 # Set (and not 0) in the processes a distributed launcher starts besides the first: they share the first one's
 # folder and must not lock it against it. torchrun sets RANK, Lightning's launcher LOCAL_RANK and NODE_RANK, SLURM
@@ -207,27 +209,19 @@ def _holder(fd: int) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-@contextlib.contextmanager
-def lock_run_folder(run_dir: str | Path) -> Iterator[bool]:
-    """Hold ``<run_dir>/run.lock`` (an exclusive ``flock``) for the ``with`` block; yields whether it locked.
+def acquire_run_folder(run_dir: str | Path) -> bool:
+    """Take ``<run_dir>/run.lock`` (an exclusive ``flock``) for this process; whether it locked anything.
 
-    Raises :class:`RunFolderBusy` at once if another process holds it. The kernel drops the lock when the holder
-    exits, however it ends (SIGKILL, a crash, a pulled node), so a stopped run never leaves a stale lock: resuming
-    it just takes the lock again. Re-entrant within one process (a multirun's jobs, a test calling ``train``
-    twice); a no-op in the non-zero ranks of a distributed run (:func:`launching_process`) and where ``fcntl`` is
-    missing. The file stays after the run, holding the last holder's pid, host and start time.
+    Raises :class:`RunFolderBusy` at once if another process holds it. Re-entrant: each call needs its
+    :func:`release_run_folder`. A no-op (False) in the non-zero ranks of a distributed run
+    (:func:`launching_process`) and where ``fcntl`` is missing. Prefer :func:`lock_run_folder`.
     """
     folder = Path(run_dir).resolve()
     if fcntl is None or not launching_process():
-        yield False
-        return
+        return False
     if folder in _held:
         _held[folder][1] += 1
-        try:
-            yield True
-        finally:
-            _held[folder][1] -= 1
-        return
+        return True
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -248,15 +242,66 @@ def lock_run_folder(run_dir: str | Path) -> Iterator[bool]:
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
     _held[folder] = [fd, 1]
+    return True
+
+
+def release_run_folder(run_dir: str | Path) -> None:
+    """Undo one :func:`acquire_run_folder`; the last one unlocks the folder (nothing if it was not held)."""
+    folder = Path(run_dir).resolve()
+    entry = _held.get(folder)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] <= 0:
+        del _held[folder]
+        os.close(entry[0])  # releases the flock
+
+
+@contextlib.contextmanager
+def lock_run_folder(run_dir: str | Path) -> Iterator[bool]:
+    """Hold ``<run_dir>/run.lock`` (an exclusive ``flock``) for the ``with`` block; yields whether it locked.
+
+    Raises :class:`RunFolderBusy` at once if another process holds it. The kernel drops the lock when the holder
+    exits, however it ends (SIGKILL, a crash, a pulled node), so a stopped run never leaves a stale lock: resuming
+    it just takes the lock again. Re-entrant within one process (a multirun's jobs, a test calling ``train``
+    twice, :class:`LockRunFolder` around ``train``); a no-op in the non-zero ranks of a distributed run
+    (:func:`launching_process`) and where ``fcntl`` is missing. The file stays after the run, holding the last
+    holder's pid, host and start time.
+    """
+    locked = acquire_run_folder(run_dir)
     try:
-        yield True
+        yield locked
     finally:
-        entry = _held.get(folder)
-        if entry is not None:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del _held[folder]
-                os.close(fd)  # releases the flock
+        if locked:
+            release_run_folder(run_dir)
+
+
+class LockRunFolder(HydraCallback):
+    """Hydra callback: lock ``hydra.run.dir`` before Hydra writes anything there (single runs).
+
+    ``laformer-train`` locks its folder when its task function starts, but Hydra has by then already written
+    ``.hydra/`` (config, overrides) and opened the log in the folder: a refused second training would have
+    replaced the first one's record of its config. Listed in ``hydra.callbacks``, this takes the lock first, so
+    the refused process leaves the folder as it found it. Exits with status 2 and one line when the folder is in
+    use. Multirun jobs are locked by the task function (each job has its own folder).
+    """
+
+    def __init__(self) -> None:
+        self._locked: Path | None = None
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        run_dir = Path(str(config.hydra.run.dir))
+        try:
+            if acquire_run_folder(run_dir):
+                self._locked = run_dir
+        except RunFolderBusy as busy:
+            print(f"laformer: error: {busy}", file=sys.stderr, flush=True)
+            raise SystemExit(BUSY_EXIT_STATUS) from None
+
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self._locked is not None:
+            release_run_folder(self._locked)
+            self._locked = None
 
 
 # -- a sweep's table -----------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from laformer.runs import LOCK_FILE, SUMMARY_FILE, RunFolderBusy, launching_proc
 from tests.reliability.common import REPO, cli_command, cli_env, fast, load, run_cli
 
 GATE = "tests.suite.lock_gate.HoldUntil"
+LOCK_CALLBACK = "laformer.runs.LockRunFolder"
 
 
 def _gated(gate: Path, *extra: str, step: int = 0) -> list[str]:
@@ -112,8 +113,25 @@ def test_laformer_train_in_a_folder_in_use_exits_2_with_one_line(tmp_path: Path)
     assert done.returncode == BUSY_EXIT_STATUS, done.stdout[-2000:] + done.stderr[-2000:]
     assert done.stdout.strip() == "" and "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith(f"laformer-train: run folder {run_dir} is in use by process {holder.proc.pid}")
+    assert line.startswith(f"laformer-train: error: run folder {run_dir} is in use by process {holder.proc.pid}")
     assert not (run_dir / SUMMARY_FILE).exists() and (run_dir / "train.log").read_text() == ""
+
+
+def test_the_hydra_callback_refuses_before_hydra_writes_into_the_folder(tmp_path: Path) -> None:
+    """With ``LockRunFolder`` in ``hydra.callbacks`` the refused process does not even write ``.hydra/``."""
+    run_dir = tmp_path / "run"
+    holder = Holder(run_dir)
+    try:
+        overrides = fast("trainer.max_steps=1", f"+hydra.callbacks.lock_run_folder._target_={LOCK_CALLBACK}")
+        done = subprocess.run(
+            cli_command(run_dir, overrides), cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=300
+        )
+    finally:
+        holder.close()
+    assert done.returncode == BUSY_EXIT_STATUS, done.stdout[-2000:] + done.stderr[-2000:]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"laformer: error: run folder {run_dir} is in use by process {holder.proc.pid}")
+    assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_FILE]
 
 
 @pytest.mark.slow  # two real laformer-train processes: ~30 s on the shared 2-core CPU
@@ -146,7 +164,7 @@ def test_two_trainings_started_together_in_one_folder(tmp_path: Path) -> None:
     refusal = logs[loser].read_text()
     assert procs[loser].returncode == BUSY_EXIT_STATUS, refusal[-3000:]
     (line,) = [line for line in refusal.splitlines() if line.strip()]  # one line, no traceback
-    assert line.startswith("laformer-train: run folder ") and str(run_dir) in line
+    assert line.startswith("laformer-train: error: run folder ") and str(run_dir) in line
     assert f"process {procs[winner].pid}" in line and "hydra.run.dir=" in line
     summary = json.loads((run_dir / SUMMARY_FILE).read_text())
     assert summary["overrides"] == _gated(gate, "trainer.max_steps=2", f"seed={seeds[winner]}")
@@ -180,7 +198,10 @@ def test_a_run_killed_with_sigkill_resumes_its_lock_released(tmp_path: Path) -> 
     assert proc.returncode == -signal.SIGKILL
     assert json.loads((run_dir / LOCK_FILE).read_text())["pid"] == proc.pid  # the file stays, the lock does not
     assert not (run_dir / SUMMARY_FILE).exists()
-    output = run_cli(run_dir, [*fast(*run), "ckpt_path=last"])  # at once: no stale lock
+    # At once, the folder locked both by the Hydra callback and by train() (re-entrant): no stale lock.
+    output = run_cli(
+        run_dir, [*fast(*run), "ckpt_path=last", f"+hydra.callbacks.lock_run_folder._target_={LOCK_CALLBACK}"]
+    )
     assert "in use" not in output
     assert json.loads((run_dir / SUMMARY_FILE).read_text())["steps"] == 4
     assert load(run_dir / "checkpoints" / "last.ckpt")["global_step"] == 4

@@ -15,7 +15,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all, join_run_log
 from laformer.dashboards import log_run_config, prepare_wandb, run_keys
-from laformer.runs import RunFolderBusy, config_dir, lock_run_folder, register_resolvers, write_summary
+from laformer.runs import (
+    BUSY_EXIT_STATUS,
+    RunFolderBusy,
+    config_dir,
+    lock_run_folder,
+    register_resolvers,
+    write_summary,
+)
 from laformer.sweeps import resume_sweep_job
 from laformer.training.anchors import ClassicalAnchors
 from laformer.training.callbacks import StoreNetConfig, TrainingThroughput
@@ -24,8 +31,6 @@ register_resolvers()
 
 # Exit status after a SIGTERM (128 + 15, the shell's convention): "stopped, not finished; resume me".
 SIGTERM_EXIT_STATUS = 143
-# Exit status when the run folder is in use by another training: a usage error, nothing was run or written.
-BUSY_EXIT_STATUS = 2
 
 
 def _metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -118,7 +123,7 @@ def main(cfg: DictConfig) -> float | None:
         summary = train(cfg)
     except RunFolderBusy as busy:
         # One line on stderr, not the log: the log file belongs to the training that holds the folder.
-        print(f"laformer-train: {busy}", file=sys.stderr, flush=True)
+        print(f"laformer-train: error: {busy}", file=sys.stderr, flush=True)
         raise SystemExit(BUSY_EXIT_STATUS) from None
     return summary["metrics"].get("val/psnr")
 
