@@ -14,35 +14,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from laformer.models import ATTENTIONS, PRESETS, LAformer
-from laformer.models.complexity import count_macs, count_parameters
+from laformer.benchmarks import parse_size
+from laformer.benchmarks.networks import cost, model_overrides
+from laformer.models import ATTENTIONS, PRESETS
+from laformer.reports import markdown_table
 
 # Restormer (CVPR 2022), its own report at 256 x 256.
 RESTORMER_MACS_G = 141.0
 RESTORMER_PARAMS_M = 26.1
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``256`` -> (256, 256); ``3840x2160`` (width x height) -> (2160, 3840) as (height, width)."""
-    if "x" in text.lower():
-        width, height = (int(part) for part in text.lower().split("x"))
-        return height, width
-    return int(text), int(text)
+COLUMNS = {"preset": "preset", "attention": "attention", "params_m": "params (M)", "macs_g": "MACs (G)"}
+PEER_COLUMNS = {"network": "network", "preset": "preset", "params_m": "params (M)", "macs_g": "MACs (G)"}
+FORMATS = {"params_m": ".2f", "macs_g": ".2f"}
 
 
 def measure(presets: list[str], attentions: list[str], height: int, width: int) -> list[dict]:
     rows = []
     for preset in presets:
         for attention in attentions:
-            model = LAformer.from_preset(preset, attention=attention)
-            rows.append(
-                {
-                    "preset": preset,
-                    "attention": attention,
-                    "params_m": count_parameters(model) / 1e6,
-                    "macs_g": count_macs(model, height, width) / 1e9,
-                }
-            )
+            params_m, macs_g = cost(model_overrides(preset, attention), height, width)
+            rows.append({"preset": preset, "attention": attention, "params_m": params_m, "macs_g": macs_g})
     return rows
 
 
@@ -56,42 +46,22 @@ def expand_models(text: str) -> list[str]:
 
 
 def measure_peers(models: list[str], height: int, width: int) -> list[dict]:
-    from laformer.models.peers import build_peer
-
     rows = []
     for name in models:
         family, _, preset = name.partition(":")
-        model = build_peer(family, preset or "base")
-        rows.append(
-            {
-                "network": family,
-                "preset": preset or "base",
-                "params_m": count_parameters(model) / 1e6,
-                "macs_g": count_macs(model, height, width) / 1e9,
-            }
-        )
+        params_m, macs_g = cost(model_overrides(f"{family}:{preset or 'base'}"), height, width)
+        rows.append({"network": family, "preset": preset or "base", "params_m": params_m, "macs_g": macs_g})
     return rows
 
 
 def render_peers(rows: list[dict], height: int, width: int) -> str:
-    lines = [
-        f"## Peer networks at {width} x {height} (W x H) (laformer.models.peers, spandrel's classes)",
-        "",
-        "| network | preset | params (M) | MACs (G) |",
-        "|---|---|---:|---:|",
-    ]
-    lines += [f"| {r['network']} | {r['preset']} | {r['params_m']:.2f} | {r['macs_g']:.2f} |" for r in rows]
-    return "\n".join(lines) + "\n"
+    title = f"## Peer networks at {width} x {height} (W x H) (laformer.models.peers, spandrel's classes)"
+    return f"{title}\n\n" + markdown_table(rows, PEER_COLUMNS, FORMATS)
 
 
 def render(rows: list[dict], height: int, width: int) -> str:
-    lines = [
-        f"# LAformer complexity at {width} x {height} (W x H), 1 x 3 input",
-        "",
-        "| preset | attention | params (M) | MACs (G) |",
-        "|---|---|---:|---:|",
-    ]
-    lines += [f"| {r['preset']} | {r['attention']} | {r['params_m']:.2f} | {r['macs_g']:.2f} |" for r in rows]
+    table = markdown_table(rows, COLUMNS, FORMATS).rstrip("\n")
+    lines = [f"# LAformer complexity at {width} x {height} (W x H), 1 x 3 input", "", table]
     reference = next((r for r in rows if r["preset"] == "base" and r["attention"] == "rela"), None)
     if reference is not None:
         lines.append("")

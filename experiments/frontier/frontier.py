@@ -30,11 +30,8 @@ twice (``measurements.csv`` records the load average before and after each netwo
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import gc
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -43,12 +40,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from laformer.benchmarks import time_calls
+from laformer.benchmarks.inputs import random_image
+from laformer.benchmarks.measure import finite_output, forward_memory
+from laformer.benchmarks.memory import current_mb
+from laformer.benchmarks.networks import build as build_from_overrides
+from laformer.benchmarks.networks import cost as count_cost
+from laformer.reports import markdown_table, mean_sd, read_csv, t_interval, write_csv
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NETWORKS_FILE = HERE / "networks.yaml"
 RECIPE = ("experiment=demo", "logger=csv", "callbacks.progress_bar=null")
 ANCHORS = ("nlmeans", "bm3d")
-FOUR_K = (3840, 2160)
+FOUR_K = (2160, 3840)  # height, width
 MEASURE_FIELDS = (
     "point", "network", "device", "size", "latency_s", "latency_all_s", "peak_delta_mb", "baseline_mb",
     "delta_2_mb", "est_4k_gb", "measured_4k_gb", "fits_4k", "load_before", "load_after", "note",
@@ -97,38 +102,17 @@ def select(networks: list[Network], points: str | None, names: str | None) -> li
     return chosen
 
 
-def model_config(overrides: tuple[str, ...]) -> dict[str, Any]:
-    """The network config that ``laformer-train <overrides>`` builds, composed as Hydra composes it."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-
-    from laformer.runs import config_dir, register_resolvers
-
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=[*RECIPE, *overrides])
-        return OmegaConf.to_container(cfg.model, resolve=True)
-    finally:
-        GlobalHydra.instance().clear()
-
-
 def build(network: Network):
-    from laformer.models import build_network
+    """The network as ``laformer-train`` builds it for this study (the recipe, then the network's overrides)."""
+    return build_from_overrides([*RECIPE, *network.overrides], source=f"{NETWORKS_FILE.name}: {network.key}")
 
-    return build_network(model_config(network.overrides), source=f"{NETWORKS_FILE.name}: {network.key}")
 
-
-def cost(networks: list[Network]) -> dict[str, dict[str, float]]:
+def cost(chosen: list[Network]) -> dict[str, dict[str, float]]:
     """Parameters (M) and MACs at 256 x 256 (G) of each network, counted on the meta device."""
-    from laformer.models.complexity import count_macs, count_parameters
-
     table = {}
-    for network in networks:
-        net = build(network)
-        table[network.key] = {"params_m": count_parameters(net) / 1e6, "macs_g": count_macs(net, 256, 256) / 1e9}
+    for network in chosen:
+        params_m, macs_g = count_cost([*RECIPE, *network.overrides], 256, 256)
+        table[network.key] = {"params_m": params_m, "macs_g": macs_g}
     return table
 
 
@@ -214,74 +198,14 @@ def train(network: Network, seed: int, args: argparse.Namespace, extra: list[str
 # --- measurement, in this process -------------------------------------------------------------------------------
 
 
-def _status_mb(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> float | None:
-    """Reset the kernel's high-water mark of this process's memory (Linux) and return the current RSS in MiB."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return None
-    return _status_mb("VmRSS")
-
-
-def _load() -> float | None:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-
-
-def forward_pass(net, x, device) -> tuple[float, float | None]:
-    """(seconds, peak memory growth in MiB) of one pass; the memory is the RSS high-water mark on the CPU."""
-    import torch
-
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device) / 1024**2
-    else:
-        base = _reset_peak()
-    start = time.perf_counter()
-    with torch.inference_mode():
-        y = net(x)
-    if cuda:
-        torch.cuda.synchronize(device)
-    elapsed = time.perf_counter() - start
-    if not torch.isfinite(y).all():
-        raise FloatingPointError("non-finite output")
-    del y
-    if cuda:
-        return elapsed, torch.cuda.max_memory_allocated(device) / 1024**2 - base
-    peak = _status_mb("VmHWM")
-    return elapsed, (peak - base) if peak is not None and base is not None else None
-
-
 def prepared(network: Network, device) -> tuple[Any, Callable[[int, int], Any]]:
     """The network as ``laformer-restore`` runs it (eval; channels-last on the CPU) and a maker of its inputs."""
-    import torch
-
     from laformer.inference.restore import prepare_network
     from laformer.models import network_info
 
-    torch.manual_seed(0)
     net = prepare_network(build(network), device)
     channels = network_info(net).in_channels
-    memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
-
-    def image(width: int, height: int):
-        return torch.rand(1, channels, height, width, device=device).contiguous(memory_format=memory_format)
-
-    return net, image
+    return net, lambda height, width: random_image(channels, height, width, device, channels_last=device.type == "cpu")
 
 
 def measure(network: Network, args: argparse.Namespace) -> dict[str, Any]:
@@ -290,56 +214,44 @@ def measure(network: Network, args: argparse.Namespace) -> dict[str, Any]:
 
     device = torch.device(args.device)
     row: dict[str, Any] = {"point": network.point, "network": network.name, "device": str(device)}
-    row["load_before"] = _load()
+    row["load_before"] = os.getloadavg()[0]
     net, image = prepared(network, device)
-    row["baseline_mb"] = _status_mb("VmRSS") if device.type == "cpu" else torch.cuda.memory_allocated(device) / 2**20
+    row["baseline_mb"] = current_mb(device)
     first, second = args.sizes[0], args.sizes[1] if len(args.sizes) > 1 else None
     x = image(first, first)
-    for _ in range(args.warmup):
-        forward_pass(net, x, device)
-    passes = [forward_pass(net, x, device) for _ in range(args.repeats)]
-    row.update(size=first, latency_s=statistics.median(t for t, _ in passes))
-    row["latency_all_s"] = " ".join(f"{t:.4f}" for t, _ in passes)
-    row["peak_delta_mb"] = max((m for _, m in passes if m is not None), default=None)
-    del x
-    if second is not None and row["peak_delta_mb"] is not None:
-        _, row["delta_2_mb"] = forward_pass(net, image(second, second), device)
+
+    def forward() -> Any:
+        with torch.inference_mode():
+            return net(x)
+
+    timing = time_calls(forward, args.repeats, args.warmup, device, check=finite_output)
+    row.update(size=first, latency_s=timing.median, latency_all_s=" ".join(f"{t:.4f}" for t in timing.times))
+    row["peak_delta_mb"] = forward_memory(net, x)
+    x = None  # freed before the larger passes
+    if second is not None:
+        row["delta_2_mb"] = forward_memory(net, image(second, second))
         slope = (row["delta_2_mb"] - row["peak_delta_mb"]) / (second**2 - first**2)
         pixels_4k = FOUR_K[0] * FOUR_K[1]
         est = row["baseline_mb"] + row["delta_2_mb"] + max(slope, 0.0) * (pixels_4k - second**2)
         row["est_4k_gb"] = est / 1024
     if args.full_4k:
         try:
-            _, delta = forward_pass(net, image(*FOUR_K), device)
-            row["measured_4k_gb"] = (row["baseline_mb"] + delta) / 1024 if delta is not None else None
+            row["measured_4k_gb"] = (row["baseline_mb"] + forward_memory(net, image(*FOUR_K))) / 1024
         except (RuntimeError, MemoryError) as exc:
             row["note"] = f"4K pass failed: {type(exc).__name__}: {exc}"[:200]
     known = row.get("measured_4k_gb") or row.get("est_4k_gb")
     row["fits_4k"] = None if known is None else bool(known <= args.memory_gb)
-    row["load_after"] = _load()
-    del net
+    row["load_after"] = os.getloadavg()[0]
+    net = None
     gc.collect()
     return row
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    import csv
-
+def read_measurements(path: Path) -> list[dict[str, str]]:
+    """The rows of ``measurements.csv`` as text, as they were written."""
     if not path.is_file():
         return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def append_csv(path: Path, row: dict[str, Any]) -> None:
-    import csv
-
-    new = not path.is_file()
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=MEASURE_FIELDS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow({key: ("" if row.get(key) is None else row[key]) for key in MEASURE_FIELDS})
+    return [{k: "" if v is None else str(v) for k, v in row.items()} for row in read_csv(path)]
 
 
 def warm_up_process(network: Network, args: argparse.Namespace, passes: int = 4) -> None:
@@ -367,9 +279,10 @@ def measure_all(networks: list[Network], args: argparse.Namespace) -> dict[str, 
     if args.threads:
         torch.set_num_threads(args.threads)
     path = args.out / "measurements.csv"
+    kept = read_measurements(path)
     done = {
         f"{r['point']}/{r['network']}": r
-        for r in read_csv(path)
+        for r in kept
         if r["device"] == args.device and r["size"] == str(args.sizes[0])
     }
     todo = [n for n in networks if n.key not in done]
@@ -384,8 +297,9 @@ def measure_all(networks: list[Network], args: argparse.Namespace) -> dict[str, 
         except Exception as exc:  # a network that cannot run is a result, not a crash
             row = {"point": network.point, "network": network.name, "device": args.device, "size": args.sizes[0]}
             row["note"] = f"{type(exc).__name__}: {exc}"[:200]
-        append_csv(path, row)
         done[network.key] = {k: ("" if row.get(k) is None else str(row[k])) for k in MEASURE_FIELDS}
+        kept.append(done[network.key])
+        write_csv(kept, path, columns=MEASURE_FIELDS)
     return done
 
 
@@ -435,7 +349,6 @@ def result_rows(
     networks: list[Network], costs: dict, seeds_rows: list[dict], measured: dict[str, dict], args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     """One row per network: quality over seeds, the paired difference to the point's reference, cost."""
-    from laformer.reports import mean_sd, t_interval
 
     def scores(key: str) -> dict[int, float]:
         return {
@@ -509,8 +422,6 @@ FORMATS = {
 
 
 def render(rows: list[dict], anchors: list[dict], args: argparse.Namespace, header: str) -> str:
-    from laformer.reports import markdown_table
-
     columns = {**COLUMNS, "latency_s": f"latency {args.sizes[0]}² (s)"}
     text = header + "\n\n" + markdown_table(rows, columns, FORMATS)
     if anchors:
@@ -642,8 +553,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         f"(weights and process included), against {args.memory_gb:g} GiB."
         + (f" Load average while measuring: {min(load):.2f}-{max(load):.2f}." if load else "")
     )
-    from laformer.reports import write_csv
-
     write_csv(seeds_rows, args.out / "results_per_seed.csv")
     write_csv(rows + anchors, args.out / "results.csv")
     text = render(rows, anchors, args, header)

@@ -12,16 +12,16 @@ Run it alone on the machine: two processes on two cores slow each other far more
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
+
+from laformer.benchmarks.measure import train_run
+from laformer.reports import markdown_table, write_csv
 
 HERE = Path(__file__).resolve().parent
 OPTIONS: dict[str, list[str]] = {
@@ -38,24 +38,29 @@ QUIET = [
     "test_after_fit=false",
     "trainer.limit_val_batches=0",
 ]
+COLUMNS = {
+    "option": "option",
+    "images_per_s": "images/s",
+    "vs_contiguous": "vs contiguous",
+    "train_loss": "last train loss",
+    "status": "status",
+}
+FORMATS = {"images_per_s": ".2f", "vs_contiguous": ".2f", "train_loss": ".4f"}
 
 
 def measure(option: str, steps: int, extra: list[str], workdir: Path) -> dict[str, object]:
-    run_dir = workdir / option.replace("+", "_")
-    cmd = [sys.executable, "-m", "laformer.cli.train", *QUIET, *OPTIONS[option], *extra]
-    cmd += [f"trainer.max_steps={steps}", f"trainer.val_check_interval={steps}", f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        return {"option": option, "status": f"error: {reason}", "images_per_s": None, "train_loss": None}
-    summary = json.loads((run_dir / "summary.json").read_text())
+    """``steps`` training steps of the demo with ``option`` through ``laformer-train`` (laformer.benchmarks)."""
+    overrides = [*QUIET, *OPTIONS[option], *extra, f"trainer.max_steps={steps}", f"trainer.val_check_interval={steps}"]
+    run = train_run(overrides, workdir / option.replace("+", "_"), cwd=workdir)
+    if not run.ok:
+        return {"option": option, "status": f"error: {run.tail(1)[:200]}", "images_per_s": None, "train_loss": None}
+    speed = run.speed()
     return {
         "option": option,
         "status": "ok",
-        "images_per_s": summary["throughput"]["images_per_s"],
-        "train_loss": summary["metrics"].get("train/loss"),
-        "train_time_s": summary["throughput"]["train_time_s"],
+        "images_per_s": speed["images_per_s"],
+        "train_loss": speed["loss"],
+        "train_time_s": speed["train_time_s"],
     }
 
 
@@ -63,25 +68,13 @@ def write(rows: list[dict[str, object]], out: Path, steps: int) -> None:
     base = next((r["images_per_s"] for r in rows if r["option"] == "contiguous" and r["images_per_s"]), None)
     for row in rows:
         row["vs_contiguous"] = round(row["images_per_s"] / base, 3) if base and row["images_per_s"] else None
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "results.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, out / "results.csv")
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
-    lines = [
-        f"Demo recipe, {steps} training steps per option, training steps only ({machine}).",
-        "",
-        "| option | images/s | vs contiguous | last train loss | status |",
-        "|---|---:|---:|---:|---|",
-    ]
-    for r in rows:
-        ips = f"{r['images_per_s']:.2f}" if r["images_per_s"] else "-"
-        ratio = f"{r['vs_contiguous']:.2f}" if r["vs_contiguous"] else "-"
-        loss = f"{r['train_loss']:.4f}" if r["train_loss"] is not None else "-"
-        lines.append(f"| {r['option']} | {ips} | {ratio} | {loss} | {r['status']} |")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    text = f"Demo recipe, {steps} training steps per option, training steps only ({machine}).\n\n" + markdown_table(
+        rows, COLUMNS, FORMATS
+    )
+    (out / "results.md").write_text(text)
+    print(text, end="")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,15 @@ def finite_output(output: Any) -> None:
         raise FloatingPointError("non-finite output")
 
 
+def forward_memory(net: Any, x: Any) -> float:
+    """The peak memory growth (MiB) of one inference pass of ``net`` on ``x``, over what was in use before it."""
+    import torch
+
+    with PeakMemory(x.device) as memory, torch.inference_mode():
+        finite_output(net(x))
+    return memory.delta_mb
+
+
 def _failure(exc: BaseException) -> dict[str, str]:
     from laformer.inference.restore import is_out_of_memory
 
