@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from laformer.models.peers import PeerUnavailableError, import_spandrel
+from laformer.runs import SUMMARY_FILE
 from tests.experiments.scripts import load_script
 
 try:
@@ -98,7 +99,7 @@ def test_report_from_two_tiny_finished_jobs_then_resume(tmp_path: Path, capsys: 
     jobs = {(r["network"], r["seed"], r["steps"]) for r in per_seed}
     assert jobs == {("laformer_rela", "1", "2"), ("restormer", "1", "2")}
 
-    summary = out / "runs" / "toy" / "laformer_rela" / "seed1" / "summary.json"
+    summary = out / "runs" / "toy" / "laformer_rela" / "seed1" / SUMMARY_FILE
     written = summary.stat().st_mtime_ns
     capsys.readouterr()
     frontier.main(argv)  # nothing is trained or measured again
@@ -111,3 +112,33 @@ def test_report_from_two_tiny_finished_jobs_then_resume(tmp_path: Path, capsys: 
     refusal = r"other overrides .*trainer.max_steps=2.*trainer.max_steps=3.*Delete that folder"
     with pytest.raises(SystemExit, match=refusal):
         frontier.main(changed)
+
+
+def test_a_started_job_resumes_from_its_last_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The frontier's jobs go through laformer.sweeps.start_job, as every multirun job does."""
+    import argparse
+    import json
+    import subprocess
+
+    import torch
+
+    from laformer.sweeps import JOB_FILE
+
+    network = frontier.Network("toy", "laformer_rela", ("model=tiny",), reference=True)
+    args = argparse.Namespace(out=tmp_path, steps=4, lr=1e-3, verbose=False)
+    commands: list[list[str]] = []
+
+    def killed(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+        commands.append(command)
+        return subprocess.CompletedProcess(command, -9, "", "Killed\n")
+
+    monkeypatch.setattr(frontier.subprocess, "run", killed)
+    assert "failed" in frontier.train(network, 1, args, [], "[1/1]")  # died before its first checkpoint
+    assert not any(c.startswith("ckpt_path=") for c in commands[-1])
+    last = frontier.run_dir(tmp_path, network, 1) / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    torch.save({"global_step": 2}, last)
+    frontier.train(network, 1, args, [], "[1/1]")
+    assert commands[-1][-1] == "ckpt_path=last"
+    attempts = json.loads((last.parent.parent / JOB_FILE).read_text())["attempts"]
+    assert len(attempts) == 2 and attempts[1]["resumed_from"] == {"checkpoint": str(last), "step": 2}

@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from laformer.runs import register_resolvers, write_summary
+from laformer.runs import SUMMARY_FILE, register_resolvers, write_summary
 from laformer.sweeps import JOB_FILE, JobStart, SweepJobMismatch, prepare_job, start_job, sweep_folder_name
 from tests.conftest import CONFIG_DIR, FAST_DEMO
 
@@ -107,10 +107,10 @@ def test_a_finished_job_is_skipped_with_its_summary(make_cfg, tmp_path) -> None:
     job = tmp_path / "0"
     assert prepare_job(_cfg(make_cfg, job), job, JOB) is None
     write_summary(job, {"overrides": JOB, "metrics": {"val/psnr": 30.0}})
-    before = (job / "summary.json").read_bytes()
+    before = (job / SUMMARY_FILE).read_bytes()
     cfg = _cfg(make_cfg, job)
     assert prepare_job(cfg, job, JOB) == {"overrides": JOB, "metrics": {"val/psnr": 30.0}}
-    assert (job / "summary.json").read_bytes() == before and cfg.get("ckpt_path") is None
+    assert (job / SUMMARY_FILE).read_bytes() == before and cfg.get("ckpt_path") is None
 
 
 def test_a_folder_of_another_job_is_refused(make_cfg, tmp_path) -> None:
@@ -204,9 +204,9 @@ def test_sweep_killed_midway_then_rerun_skips_finished_and_resumes_unfinished(tm
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
     (sweep,) = (outputs / "demo" / "multiruns").iterdir()
-    assert (sweep / "0" / "summary.json").is_file(), "job 0 had finished before the kill"
-    assert not (sweep / "1" / "summary.json").exists() and not (sweep / "2").exists()
-    first_summary = (sweep / "0" / "summary.json").read_bytes()
+    assert (sweep / "0" / SUMMARY_FILE).is_file(), "job 0 had finished before the kill"
+    assert not (sweep / "1" / SUMMARY_FILE).exists() and not (sweep / "2").exists()
+    first_summary = (sweep / "0" / SUMMARY_FILE).read_bytes()
 
     rerun = _run_sweep(outputs, tmp_path / "second.log")
     assert rerun.wait(900) == 0, (tmp_path / "second.log").read_text()[-4000:]
@@ -217,7 +217,7 @@ def test_sweep_killed_midway_then_rerun_skips_finished_and_resumes_unfinished(tm
     assert len(resumed) == 2 and resumed[1]["resumed_from"]["step"] >= killed_at
     assert f"Sweep job {sweep / '1'}: resuming from step {resumed[1]['resumed_from']['step']}" in log
     assert "resuming" not in json.dumps(json.loads((sweep / "2" / JOB_FILE).read_text()))  # job 2 started fresh
-    assert (sweep / "0" / "summary.json").read_bytes() == first_summary  # skipped, untouched
+    assert (sweep / "0" / SUMMARY_FILE).read_bytes() == first_summary  # skipped, untouched
 
     table = pd.read_csv(sweep / "sweep_summary.csv")
     assert sorted(table["attention"]) == ["linear", "rela", "softmax"]
@@ -233,7 +233,7 @@ def test_a_damaged_summary_is_not_a_finished_job(make_cfg, tmp_path) -> None:
     job = tmp_path / "0"
     assert prepare_job(_cfg(make_cfg, job), job, JOB) is None
     last = _checkpoint(job, step=12)
-    (job / "summary.json").write_text('{"overrides": ["model.attention=linear", ')  # killed mid-write (old code)
+    (job / SUMMARY_FILE).write_text('{"overrides": ["model.attention=linear", ')  # killed mid-write (old code)
     cfg = _cfg(make_cfg, job)
     assert prepare_job(cfg, job, JOB) is None and cfg.ckpt_path == str(last)  # resumed, so it writes a whole one
 
