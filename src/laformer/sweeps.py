@@ -49,6 +49,7 @@ from laformer.runs import (  # noqa: F401 - the folder names, re-exported where 
     LAST_CHECKPOINT,
     SLUG_CHARS,
     SUMMARY_FILE,
+    last_checkpoint,
     read_summary,
     register_sweep_resolver,
     sweep_folder_name,
@@ -138,8 +139,8 @@ def start_job(
         if log is not None:
             log(f"{label} {job_dir} finished in an earlier run of this sweep ({SUMMARY_FILE}): skipped")
         return JobStart(finished=summary)
-    last = job_dir / LAST_CHECKPOINT
-    resuming = resume and last.is_file()
+    last = last_checkpoint(job_dir)  # the run folder's resume point (laformer.runs)
+    resuming = resume and last is not None
     if resuming and record is None:
         raise SweepJobMismatch(
             f"{job_dir} holds {LAST_CHECKPOINT} but no {JOB_FILE} saying which job wrote it (a sweep folder from "
