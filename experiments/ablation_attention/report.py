@@ -28,9 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import hydra
-
-from laformer.models.complexity import count_macs, count_parameters
+from laformer import reports
+from laformer.benchmarks.networks import cost_of_config
 from laformer.reports import markdown_table, mean_sd, read_job_summaries, t_interval, write_csv
 
 ORDER = ("linear", "rela", "softmax")
@@ -48,45 +47,10 @@ METRICS = ("psnr", "ssim", "input_psnr", "tiled_psnr", "tiled_ssim", "tile", *(f
 
 
 # -- one row per job and scored set ---------------------------------------------------------------------------
-def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
-    """``["a.b=1", "+c=x"]`` -> ``{"a.b": "1", "c": "x"}`` (the leading ``+``/``~`` of Hydra's syntax dropped)."""
-    parsed = {}
-    for item in overrides or ():
-        key, _, value = str(item).partition("=")
-        parsed[key.lstrip("+~")] = value
-    return parsed
-
-
-def _number(value: Any) -> int | None:
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def _first(*values: Any) -> Any:
-    return next((v for v in values if v is not None), None)
-
-
 def job_axes(summary: dict[str, Any]) -> dict[str, Any]:
-    """The sweep axes of one job: task (the degradation config), training crop, seed and attention.
-
-    From the job's overrides (what the sweep set) and, where an axis was not swept, the run keys laformer-train
-    writes into the summary (``patch_size``, ``seed``, ``degradation`` and ``sigma``).
-    """
-    overrides = parse_overrides(summary.get("overrides") or [])
-    net = summary.get("net") or {}
-    task = overrides.get("data/degradation")
-    if not task and summary.get("degradation"):  # the class name and strength, when the task was not swept
-        sigma = summary.get("sigma")
-        task = f"{summary['degradation']}{'' if sigma is None else f' σ{sigma}'}"
-    return {
-        "task": task or "—",
-        "crop": _number(_first(overrides.get("data.patch_size"), summary.get("patch_size"))),
-        "seed": _number(_first(overrides.get("seed"), summary.get("seed"))),
-        "attention": _first(net.get("attention"), summary.get("attention")),
-        "model": _first(net.get("name"), summary.get("model")),
-    }
+    """The sweep axes of one job (``laformer.reports.job_axes``), with ``—`` for a task nothing names."""
+    axes = reports.job_axes(summary)
+    return {**axes, "task": axes["task"] or "—"}
 
 
 def scored_sets(metrics: dict[str, float]) -> list[str]:
@@ -101,18 +65,9 @@ def set_metrics(metrics: dict[str, float], set_name: str) -> dict[str, float | N
     return {key: metrics.get(prefix + key) for key in METRICS}
 
 
-def complexity(net_config: dict[str, Any], size: int, cache: dict[str, tuple[float, float]]) -> tuple[float, float]:
-    """(parameters in millions, MACs in billions at size x size) of the network a job trained; cached per config."""
-    key = repr(sorted(net_config.items()))
-    if key not in cache:
-        net = hydra.utils.instantiate(net_config)
-        cache[key] = (count_parameters(net) / 1e6, count_macs(net, size, size) / 1e9)
-    return cache[key]
-
-
 def seed_rows(summaries: Sequence[dict[str, Any]], macs_size: int = 256) -> list[dict[str, Any]]:
     """One row per job and scored set: the sweep axes, the scores, the network's size and the job's timing."""
-    rows, cache = [], {}
+    rows = []
     for summary in summaries:
         net = summary.get("net")
         if not net:
@@ -120,7 +75,7 @@ def seed_rows(summaries: Sequence[dict[str, Any]], macs_size: int = 256) -> list
                 f"job summary of {summary.get('run_dir')} has no 'net' config: it was written by an older "
                 "laformer-train; rerun the job"
             )
-        params_m, macs_g = complexity(net, macs_size, cache)
+        params_m, macs_g = cost_of_config(net, macs_size, macs_size)
         throughput = summary.get("throughput") or {}
         train_time, wall = throughput.get("train_time_s"), summary.get("wall_time_s")
         metrics = summary.get("metrics") or {}

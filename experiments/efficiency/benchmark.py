@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
 import statistics
 import sys
 import time
@@ -51,9 +50,10 @@ from pathlib import Path
 import psutil
 
 from laformer.benchmarks import WorkerCrashed, WorkerTimeout, parse_size, run_isolated, size_label
+from laformer.benchmarks.machine import device_name
 from laformer.benchmarks.measure import forward_benchmark
 from laformer.benchmarks.networks import PEER_ATTENTION, cost, model_overrides, network_config
-from laformer.reports import read_csv as read_records
+from laformer.reports import read_dataclass_rows
 from laformer.reports import write_csv as write_records
 
 DEFAULT_DIR = Path(__file__).resolve().parent
@@ -82,7 +82,7 @@ class Row:
     delta_mem_mb: float | None = None
     wall_s: float | None = None
     threads: int | None = None
-    rss_reset: bool | None = None  # CPU: whether the high-water mark was reset at the baseline
+    rss_reset: bool | None = None  # CPU: whether the peak was measured from the baseline (not the process start)
     worker_env: str = ""  # the worker's OMP wait policy and malloc setting
     load_before: float | None = None
     load_after: float | None = None
@@ -202,26 +202,9 @@ def write_csv(rows: list[Row], path: Path) -> None:
     write_records([asdict(r) for r in rows], path, columns=CSV_FIELDS)
 
 
-_TEXT_FIELDS = {"preset", "attention", "size", "precision", "device", "status", "times_s", "worker_env", "note"}
-_FLOAT_FIELDS = {
-    "params_m", "macs_g", "time_median_s", "time_min_s", "peak_mem_mb", "baseline_mem_mb", "delta_mem_mb",
-    "wall_s", "load_before", "load_after", "est_time_s", "est_peak_mem_mb",
-}  # fmt: skip
-
-
 def read_csv(path: Path) -> list[Row]:
     """Rows of an earlier run (``--resume``), with their types restored."""
-    rows = []
-    for record in read_records(path):
-        values = {key: value for key, value in record.items() if key in CSV_FIELDS}
-        for key in _TEXT_FIELDS & set(values):
-            values[key] = "" if values[key] is None else str(values[key])
-        for key in _FLOAT_FIELDS & set(values):
-            values[key] = None if values[key] is None else float(values[key])
-        if values.get("rss_reset") is not None:
-            values["rss_reset"] = values["rss_reset"] == "True"
-        rows.append(Row(**values))
-    return rows
+    return read_dataclass_rows(path, Row)
 
 
 def _physical_memory_gb() -> float:
@@ -372,9 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     pairs = [(p, a) for p in presets for a in attentions] + [(m, PEER_ATTENTION) for m in _split(args.models)]
     sizes = sorted((parse_size(s) for s in _split(args.sizes)), key=lambda hw: hw[0] * hw[1])
 
-    device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
     header = (
-        f"# Forward benchmark: device {args.device} ({device_name}, {os.cpu_count()} cores), "
+        f"# Forward benchmark: device {args.device} ({device_name(args.device)}, {os.cpu_count()} cores), "
         f"torch {torch.__version__}, {args.precision}, batch 1, median of {args.repeats} after {args.warmup} "
         f"warmup, timeout {args.timeout:g} s, max mem {args.max_mem_gb:g} GiB, OMP_WAIT_POLICY "
         f"{args.omp_wait_policy}, malloc {args.malloc}, {args.memory_format}"

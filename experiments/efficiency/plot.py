@@ -10,7 +10,6 @@ slope 1 (cost proportional to pixels) is drawn through the first point for refer
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from laformer.reports import read_csv
 
 # (measured column, estimate column, axis label, draw the slope-1 reference). Peak memory includes the model
 # and the runtime (a constant), so only the forward-pass memory (peak - baseline) is compared with slope 1.
@@ -28,20 +29,15 @@ PANELS = (
 )
 
 
-def _number(text: str | None) -> float | None:
-    return float(text) if text not in (None, "") else None
-
-
 def load_series(path: Path) -> dict[tuple[str, str], list[dict]]:
     """Rows per (preset, attention), by increasing pixels, with numbers parsed."""
     series: dict[tuple[str, str], list[dict]] = {}
-    with path.open(newline="") as handle:
-        for record in csv.DictReader(handle):
-            row = {"size": record["size"], "status": record["status"], "mp": int(record["pixels"]) / 1e6}
-            for measured, estimated, _, _ in PANELS:
-                row[measured] = _number(record.get(measured))
-                row[estimated] = _number(record.get(estimated)) if estimated else None
-            series.setdefault((record["preset"], record["attention"]), []).append(row)
+    for record in read_csv(path):
+        row = {"size": str(record["size"]), "status": record["status"], "mp": record["pixels"] / 1e6}
+        for measured, estimated, _, _ in PANELS:
+            row[measured] = record.get(measured)
+            row[estimated] = record.get(estimated) if estimated else None
+        series.setdefault((record["preset"], record["attention"]), []).append(row)
     return {key: sorted(rows, key=lambda r: r["mp"]) for key, rows in series.items()}
 
 

@@ -44,20 +44,17 @@ import dataclasses
 import gc
 import math
 import os
-import platform
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 
 from laformer.benchmarks import PeakMemory, Timing, time_calls
 from laformer.benchmarks.inputs import noisy_photo, random_image
+from laformer.benchmarks.machine import BudgetSpent, device_name, machine_facts, time_limit
 from laformer.benchmarks.measure import finite_output, train_run
 from laformer.benchmarks.networks import build
 from laformer.reports import markdown_table, write_csv
@@ -205,26 +202,6 @@ LEGEND = (
     "Rows are described in experiments/gpu/README.md. time_s: seconds; peak_mem_mb: MiB, "
     "torch.cuda.max_memory_allocated (empty on the CPU); psnr_db: dB; images_per_s: training images a second."
 )
-
-
-class PartTimeout(BaseException):
-    """A part's time budget ran out. A BaseException, so a case's ``except Exception`` does not swallow it."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`PartTimeout` in the main thread after ``seconds`` (between Python bytecodes)."""
-
-    def expire(signum: int, frame: object) -> None:
-        raise PartTimeout(f"budget of {seconds:.0f} s spent")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def describe(exc: BaseException, limit: int = 300) -> str:
@@ -386,7 +363,7 @@ class Context:
             row.status, row.note = "error", describe(exc)
         finally:
             free_memory(collect)
-        self.in_flight = None  # still set when a PartTimeout passes, so the timeout row names this case
+        self.in_flight = None  # still set when a BudgetSpent passes, so the timeout row names this case
         return row
 
 
@@ -712,7 +689,7 @@ def run_part(name: str, function: Callable[[Context], Iterator[Row]], ctx: Conte
         with time_limit(budget):
             for row in function(ctx):
                 ctx.results.add(row)
-    except PartTimeout as exc:
+    except BudgetSpent as exc:
         row = ctx.in_flight or Row(name, "(part)")
         row.status, row.note = "timeout", f"{exc} during this case; the cases after it were not run"
         ctx.results.add(row)
@@ -723,46 +700,12 @@ def run_part(name: str, function: Callable[[Context], Iterator[Row]], ctx: Conte
     print(f"[gpu-check] {name} took {time.monotonic() - started:.1f} s", flush=True)
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def environment(device, dry_run: bool) -> tuple[str, dict[str, str]]:
     """The results' file-name slug and the facts the Markdown header lists."""
-    import lightning
-    import torch
-
-    header = {
-        "date (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        "mode": "dry run on the CPU (toy sizes; not a GPU result)" if dry_run else "GPU check",
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "python": platform.python_version(),
-        "host CPU": f"{cpu_model()}, {os.cpu_count()} logical cores",
-    }
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        name = torch.cuda.get_device_name(device)
-        header.update(
-            {
-                "GPU": f"{name} x{torch.cuda.device_count()}, {props.total_memory / 2**30:.0f} GiB, "
-                f"compute capability {props.major}.{props.minor}",
-                "CUDA / cuDNN": f"{torch.version.cuda} / {torch.backends.cudnn.version()}",
-                "float32 matmul precision / cuDNN TF32": (
-                    f"{torch.get_float32_matmul_precision()} / {torch.backends.cudnn.allow_tf32}"
-                ),
-            }
-        )
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            query = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
-            header["driver"] = subprocess.run(query, capture_output=True, text=True, timeout=10).stdout.strip()
-        return slug(name), header
-    header["CPU threads"] = str(torch.get_num_threads())
-    return "dry-run-cpu", header
+    facts = machine_facts(device)
+    header = {"date (UTC)": facts.pop("date (UTC)")}
+    header["mode"] = "dry run on the CPU (toy sizes; not a GPU result)" if dry_run else "GPU check"
+    return (slug(device_name(device)) if device.type == "cuda" else "dry-run-cpu"), {**header, **facts}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,6 @@ seed at full resolution) and ``rank_by_level.png``.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -31,11 +30,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from laformer.benchmarks.networks import build
 from laformer.data.demo import center_crop, load_demo_photo
 from laformer.inference.checkpoint import load_network
-from laformer.models import LAformer
 from laformer.models.rank import DEFAULT_ENERGY, DEFAULT_RTOL, attention_rank_report
-from laformer.reports import markdown_table, read_job_summaries, write_csv
+from laformer.reports import job_axes, markdown_table, read_csv, read_job_summaries, write_csv
 
 STATES = ("untrained", "trained")
 # What tells the trained networks of one sweep apart (None for untrained models and bare --ckpt files).
@@ -59,17 +58,16 @@ def untrained_models(
     RELA is built first; the other variants load its weights minus the depthwise term, so the first block sees
     identical q, k and v in every variant and the maps differ only by what the variant adds.
     """
-    torch.manual_seed(seed)
-    reference = LAformer.from_preset(preset, attention="rela", **overrides)
+    sizes = [f"model.{key}={value}" for key, value in overrides.items()]
+    reference = build([f"model={preset}", "model.attention=rela", *sizes], seed=seed)
     shared = {k: v for k, v in reference.state_dict().items() if ".spatial.dwconv." not in k}
     models = {}
     for attention in attentions:
         if attention == "rela":
             models[attention] = reference
         else:
-            model = LAformer.from_preset(preset, attention=attention, **overrides)
-            model.load_state_dict(shared)
-            models[attention] = model
+            models[attention] = build([f"model={preset}", f"model.attention={attention}", *sizes], seed=None)
+            models[attention].load_state_dict(shared)
     return models
 
 
@@ -105,26 +103,9 @@ def rank_rows(
 
 
 def run_labels(summary: dict[str, Any]) -> dict[str, Any]:
-    """Task (the degradation config), training crop and seed of a sweep's job, from its summary and overrides."""
-    overrides = {}
-    for item in summary.get("overrides") or ():
-        key, _, value = str(item).partition("=")
-        overrides[key.lstrip("+~")] = value
-
-    def first(*values: Any) -> Any:
-        return next((v for v in values if v is not None), None)
-
-    def number(value: Any) -> int | None:
-        try:
-            return int(float(value))
-        except (TypeError, ValueError):
-            return None
-
-    return {
-        "task": first(overrides.get("data/degradation"), summary.get("degradation")),
-        "crop": number(first(summary.get("patch_size"), overrides.get("data.patch_size"))),
-        "seed": number(first(summary.get("seed"), overrides.get("seed"))),
-    }
+    """Task (the degradation config), training crop and seed of a sweep's job (``laformer.reports.job_axes``)."""
+    axes = job_axes(summary)
+    return {key: axes[key] for key in RUN_KEYS}
 
 
 def sweep_checkpoints(sweep_dir: str | Path, attentions: Sequence[str]) -> list[tuple[Path, dict[str, Any]]]:
@@ -187,24 +168,11 @@ def earlier_rows(table: str | Path) -> dict[str, list[dict]]:
     table = Path(table)
     if not table.is_file():
         return {}
-    with table.open(newline="") as handle:
-        rows = [{key: _parsed(value) for key, value in row.items()} for row in csv.DictReader(handle)]
     found: dict[str, list[dict]] = {}
-    for row in rows:
+    for row in read_csv(table):
         if row["state"] == "trained":
             found.setdefault(str(row["source"]), []).append(row)
     return found
-
-
-def _parsed(value: str) -> Any:
-    if value == "":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
 
 
 def _reused_rows(path: Path, earlier: dict[str, list[dict]]) -> list[dict]:

@@ -4,18 +4,21 @@ multirun ends. Tables go through pandas, statistics through SciPy; no study writ
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig
 
 from laformer.runs import SUMMARY_FILE, config_dir
+
+T = TypeVar("T")
 
 
 def project_root() -> Path:
@@ -41,6 +44,49 @@ def _job_order(name: str) -> tuple[int, str]:
     return (int(name), "") if name.isdigit() else (sys.maxsize, name)
 
 
+def parse_overrides(overrides: Sequence[str] | None) -> dict[str, str]:
+    """A job's Hydra overrides as a mapping: ``["a.b=1", "+c=x"]`` -> ``{"a.b": "1", "c": "x"}`` (``+``/``~`` dropped).
+
+    Studies read a job's sweep axes (task, crop, seed) from what the sweep set.
+    """
+    parsed = {}
+    for item in overrides or ():
+        key, _, value = str(item).partition("=")
+        parsed[key.lstrip("+~")] = value
+    return parsed
+
+
+def job_axes(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The sweep axes of one job: task (the degradation config), training crop, seed, attention and model.
+
+    From the job's overrides (what the sweep set) and, where an axis was not swept, the run keys laformer-train
+    writes into the summary (``patch_size``, ``seed``, ``degradation`` and ``sigma``); None where neither says.
+    """
+    overrides, net = parse_overrides(summary.get("overrides")), summary.get("net") or {}
+    task = overrides.get("data/degradation")
+    if not task and summary.get("degradation"):  # the class name and strength, when the task was not swept
+        sigma = summary.get("sigma")
+        task = f"{summary['degradation']}{'' if sigma is None else f' σ{sigma}'}"
+    return {
+        "task": task or None,
+        "crop": _integer(_first(overrides.get("data.patch_size"), summary.get("patch_size"))),
+        "seed": _integer(_first(overrides.get("seed"), summary.get("seed"))),
+        "attention": _first(net.get("attention"), summary.get("attention")),
+        "model": _first(net.get("name"), summary.get("model")),
+    }
+
+
+def _integer(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path, columns: Sequence[str] | None = None) -> Path:
     """Rows as CSV; the columns are ``columns``, else the union of the rows' keys in order of first appearance.
 
@@ -60,6 +106,30 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a CSV with numbers parsed back (int where it reads as one, else float) and empty cells as None."""
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     return [{key: _parsed(value) for key, value in row.items()} for row in table.to_dict("records")]
+
+
+def read_dataclass_rows(path: str | Path, cls: type[T]) -> list[T]:
+    """Rows of a CSV written from dataclass rows, as ``cls`` again: each field typed by its annotation.
+
+    A field annotated ``int``, ``float`` or ``bool`` (optionally ``| None``) is parsed back (an empty cell is None),
+    any other field stays text (an empty cell is ""); columns ``cls`` does not have are left out.
+    """
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    rows = []
+    for record in table.to_dict("records"):
+        values: dict[str, Any] = {}
+        for name, text in record.items():
+            kind = kinds.get(name)
+            if kind is None:
+                continue
+            if kind.split(" ")[0] in ("int", "float", "bool"):
+                cast = {"int": int, "float": float, "bool": lambda t: t == "True"}[kind.split(" ")[0]]
+                values[name] = None if text == "" else cast(text)
+            else:
+                values[name] = text
+        rows.append(cls(**values))
+    return rows
 
 
 def _parsed(value: str) -> Any:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
 
-from laformer.reports import mean_sd, read_csv, t_interval, write_csv
+from laformer.reports import mean_sd, read_csv, read_dataclass_rows, t_interval, write_csv
 
 
 def test_t_interval_matches_a_hand_computed_case() -> None:
@@ -36,3 +37,19 @@ def test_csv_takes_the_union_of_keys_and_reads_back(tmp_path: Path) -> None:
     ]
     write_csv(rows, path, columns=["psnr", "seed"])
     assert path.read_text().splitlines()[:2] == ["psnr,seed", "25.5,1"]
+
+
+@dataclass
+class _Row:
+    name: str
+    size: str
+    pixels: int | None = None
+    time_s: float | None = None
+    ok: bool | None = None
+    note: str = ""
+
+
+def test_dataclass_rows_read_back_with_their_types(tmp_path: Path) -> None:
+    rows = [_Row("tiny", "256", 65536, 0.25, True), _Row("base", "3840x2160")]
+    path = write_csv([asdict(r) for r in rows], tmp_path / "rows.csv")
+    assert read_dataclass_rows(path, _Row) == rows

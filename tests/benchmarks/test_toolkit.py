@@ -21,6 +21,7 @@ from laformer.benchmarks import (
     time_calls,
 )
 from laformer.benchmarks.inputs import noisy_photo, random_image
+from laformer.benchmarks.machine import BudgetSpent, machine_facts, time_limit
 from laformer.benchmarks.networks import build, cost, model_overrides
 
 
@@ -121,3 +122,15 @@ def test_the_toolkit_does_not_import_lightning() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_time_limit_stops_an_overrun_and_machine_facts_name_the_cpu() -> None:
+    started = time.monotonic()
+    with pytest.raises(BudgetSpent, match="budget"), time_limit(0.2):
+        time.sleep(5)
+    assert time.monotonic() - started < 2
+    with time_limit(5):
+        pass  # a span that ends in time raises nothing, and the alarm is off afterwards
+    time.sleep(0.05)
+    facts = machine_facts("cpu")
+    assert facts["torch"] == torch.__version__ and "logical cores" in facts["host CPU"]

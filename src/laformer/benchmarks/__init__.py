@@ -8,6 +8,7 @@
   memory cannot pollute the next and a crash or a hang is a result, not the end of the study;
 - :mod:`~laformer.benchmarks.inputs`: random inputs and the noisy photo mosaic of the 4K measurements;
 - :mod:`~laformer.benchmarks.networks`: every network built from composed ``model=`` configs through the registry;
+- :mod:`~laformer.benchmarks.machine`: the facts of the machine for a table's header, and a time budget;
 - :mod:`~laformer.benchmarks.measure`: the measurements themselves (a forward benchmark, one restoration, the
   training throughput of ``laformer-train``).
 
