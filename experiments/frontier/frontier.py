@@ -548,7 +548,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         f"point's LAformer RELA, with a 95 % t-interval. Latency: median of {args.repeats} forward passes at "
         f"{args.sizes[0]}² after {args.warmup} warm-up, batch 1, fp32, {args.device} "
         f"({os.cpu_count()} cores), channels-last on the CPU, all networks in one process; peak +MiB: the growth of "
-        f"the memory high-water mark over one such pass; 4K peak: "
+        f"the resident memory over one such pass; 4K peak: "
         f"{'one measured pass' if args.full_4k else f'extrapolated linearly in pixels from {args.sizes}'} "
         f"(weights and process included), against {args.memory_gb:g} GiB."
         + (f" Load average while measuring: {min(load):.2f}-{max(load):.2f}." if load else "")
