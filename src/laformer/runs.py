@@ -175,7 +175,7 @@ class RunFolderBusy(RuntimeError):
         super().__init__(
             f"run folder {run_dir} is in use by {who}{where}{since} (its lock: {run_dir / LOCK_FILE}); two trainings "
             "in one folder would overwrite each other's summary, log and checkpoints. Give this one another folder "
-            f"(hydra.run.dir=...), or wait until {who} ends and then resume with ckpt_path=last"
+            f"(hydra.run.dir=...), or wait until {who} has ended"
         )
 
 
