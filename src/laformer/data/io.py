@@ -167,12 +167,11 @@ def read_array(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, ke
     path = Path(path)
     header = read_header(path, max_pixels)
     image = _decode(path)
+    if image.ndim == 3 and image.shape[2] == 4 and header.mode in _GREY_ALPHA_MODES:
+        image = image[..., [0, 3]]  # OpenCV expanded grey + alpha to BGRA with equal colours
     if image.ndim == 3:
         if image.shape[2] == 4:
-            if keep_alpha and header.mode in _GREY_ALPHA_MODES:
-                image = image[..., [0, 3]]  # OpenCV expanded grey + alpha to BGRA with equal colours
-            else:
-                image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if keep_alpha else cv2.COLOR_BGRA2RGB)
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if keep_alpha else cv2.COLOR_BGRA2RGB)
         elif image.shape[2] == 3:
             image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         elif image.shape[2] == 2 and not keep_alpha:

@@ -74,8 +74,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                 "torch.save({'state_dict': ..., 'laformer_net_config': ...}) or a laformer-export safetensors folder"
             ) from None
         size = path.stat().st_size
+        with path.open("rb") as handle:
+            start = handle.read(4)
+        # torch.save writes a zip archive (PK..) or, in the legacy format, a pickle (protocol byte 0x80).
+        looks = start.startswith(b"PK") or start.startswith(b"\x80")
+        reason = _first_line(exc) if looks else "it is neither a zip archive nor a pickle, so no PyTorch file"
         raise ModelLoadError(
-            f"{path} ({size:,} bytes) is truncated or not a PyTorch checkpoint ({_first_line(exc)}); copy it again "
+            f"{path} ({size:,} bytes) is truncated or not a PyTorch checkpoint ({reason}); copy it again "
             "in full (an interrupted download or sync leaves such files) or use another checkpoint"
         ) from None
     if not isinstance(checkpoint, dict):

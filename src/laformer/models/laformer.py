@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,7 +14,7 @@ from torch import Tensor, nn
 
 from laformer.models.attention import reset_local_terms
 from laformer.models.blocks import LAformerBlock
-from laformer.models.registry import NetworkInfo
+from laformer.models.registry import NetworkInfo, check_config_fits_weights, safetensors_shapes
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"width": 16, "blocks": (1, 2, 2, 2), "refinement": 1, "heads": (1, 2, 4, 8)},
@@ -155,6 +157,11 @@ class LAformer(
     @classmethod
     def _from_pretrained(cls, *, strict: bool = True, config: dict | None = None, **kwargs: Any) -> LAformer:
         # The mixin's default (strict=False) would leave missing weights at their random initial values.
+        weights = Path(str(kwargs.get("model_id", "")), "model.safetensors")
+        if weights.is_file():  # the folder's config must describe its tensors before the network is allocated
+            arguments = set(inspect.signature(cls.__init__).parameters) - {"self"}
+            constructor = {k: v for k, v in kwargs.items() if k in arguments}
+            check_config_fits_weights(cls, constructor, safetensors_shapes(weights), str(weights.parent))
         net = super()._from_pretrained(strict=strict, **kwargs)
         net.preset = ((config or {}).get("laformer") or {}).get("info", {}).get("preset")
         return net

@@ -19,6 +19,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -232,6 +233,17 @@ def check_config_fits_weights(
     if problems := _shape_differences(net, shapes):
         listed = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise WeightsMismatchError(f"{source}: the network config does not fit the stored weights ({listed})")
+
+
+def safetensors_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of the tensors in a ``.safetensors`` file, from its header alone (nothing is loaded)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise NetworkConfigError(f"{path} is truncated or corrupt, not a readable safetensors file ({exc})") from None
 
 
 def build_network(
