@@ -11,8 +11,8 @@ import torch
 
 from laformer.cli.train import train
 from laformer.inference.tiling import tiled_forward
-from laformer.models import LAformer
-from laformer.training.tiled_scoring import TiledScoring, size_multiple
+from laformer.models import LAformer, network_info
+from laformer.training.tiled_scoring import TiledScoring
 from tests.conftest import FAST_DEMO
 from tests.reliability.common import merged
 
@@ -52,7 +52,7 @@ def test_a_tile_as_large_as_the_image_scores_the_one_pass_result(make_cfg, tmp_p
 
 def test_overlap_is_a_quarter_tile_on_the_network_grid() -> None:
     net = LAformer.from_preset("tiny", width=8)
-    assert size_multiple(net) == 8
+    assert network_info(net).size_multiple == 8
     assert TiledScoring(64).overlap_for(8) == 16 and TiledScoring(32).overlap_for(8) == 8
     assert TiledScoring(16).overlap_for(8) == 0 and TiledScoring(64, overlap=24).overlap_for(8) == 24
     x = torch.rand(1, 3, 40, 56)

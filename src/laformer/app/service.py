@@ -52,7 +52,7 @@ from laformer.inference.restore import (
     prepare_network,
     restore_array,
 )
-from laformer.inference.tiling import tile_count
+from laformer.inference.tiling import check_tiles, tile_count
 from laformer.metrics import EvalProtocol, psnr
 from laformer.metrics.image_metrics import prepare_for_scoring
 from laformer.models.registry import network_info
@@ -438,6 +438,7 @@ class Restorer:
         check_precision(options.precision, self.device)
         self.card = card
         self.info = network_info(net)
+        check_tiles(self.info, options.tile, options.tile_overlap)
         self.net = prepare_network(net, self.device)
         self._counter = _ForwardCounter(self.net)
         self._seconds_per_pixel: float | None = None

@@ -15,11 +15,10 @@ import sys
 from pathlib import Path
 
 from laformer.app.service import DEFAULT_MAX_PIXELS, RestoreOptions, Restorer
-from laformer.inference.checkpoint import CheckpointError
+from laformer.cli.errors import EXIT_USER_ERROR, one_line_errors
 from laformer.inference.restore import DEVICES, PRECISIONS
-from laformer.models.laformer import SIZE_MULTIPLE
+from laformer.inference.tiling import DEFAULT_OVERLAP, default_overlap
 
-DEFAULT_OVERLAP = 32
 # Upload limit from the pixel limit: an uncompressed 16-bit RGB TIFF takes 6 bytes a pixel, plus headers.
 BYTES_PER_PIXEL_LIMIT = 8
 UPLOAD_HEADROOM = 16 * 2**20
@@ -47,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="SIZE",
-        help=f"restore in SIZE x SIZE tiles (multiple of {SIZE_MULTIPLE})",
+        help="restore in SIZE x SIZE tiles (a multiple of the network's size multiple: 8 for LAformer, 16 for NAFNet)",
     )
     parser.add_argument("--tile-overlap", type=int, default=None, metavar="PIXELS", help="default 32")
     parser.add_argument("--tile-batch", type=int, default=1, metavar="N", help="tiles restored together")
@@ -62,17 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=1, metavar="N", help="restorations at once (above 1 needs a GPU)"
     )
     parser.add_argument("--queue-size", type=int, default=32, metavar="N", help="requests that may wait at once")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of a start-up error")
     return parser
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    # The tile's multiple is the network's: checked once the model is loaded (laformer.inference.tiling.check_tiles).
     if args.tile is not None:
         if args.tile_overlap is None:
-            args.tile_overlap = min(DEFAULT_OVERLAP, args.tile // 4)
-        if args.tile <= 0 or args.tile % SIZE_MULTIPLE:
-            parser.error(f"--tile must be a positive multiple of {SIZE_MULTIPLE}, got {args.tile}")
-        if not 0 <= args.tile_overlap <= args.tile - SIZE_MULTIPLE:
-            parser.error(f"--tile-overlap must be between 0 and {args.tile - SIZE_MULTIPLE} for --tile {args.tile}")
+            args.tile_overlap = default_overlap(args.tile)
+        if args.tile <= 0:
+            parser.error(f"--tile must be a positive multiple of the network's size multiple, got {args.tile}")
     elif args.tile_overlap is None:
         args.tile_overlap = DEFAULT_OVERLAP
     for name in ("tile_batch", "max_pixels", "concurrency", "queue_size"):
@@ -104,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         max_pixels=args.max_pixels,
     )
     try:
-        restorer = Restorer.from_path(args.ckpt, options)
-    except (FileNotFoundError, CheckpointError, ValueError) as exc:
-        print(f"laformer-app: error: {exc}", file=sys.stderr)
-        return 2
+        with one_line_errors("laformer-app", debug=args.debug):
+            restorer = Restorer.from_path(args.ckpt, options)  # refuses a --tile the network cannot take
+    except SystemExit as exit_:
+        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USER_ERROR
     if args.concurrency > 1 and restorer.device.type == "cpu":
         print(
             f"laformer-app: error: --concurrency {args.concurrency} needs a GPU; on the CPU photos are restored "

@@ -25,15 +25,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from laformer.cli.errors import EXIT_USER_ERROR, one_line_errors
 from laformer.inference.checkpoint import load_network
 from laformer.inference.model_folder import run_summary_for, save_model_folder
 from laformer.models.laformer import SIZE_MULTIPLE
 from laformer.models.registry import network_info
 
 FORMATS = ("onnx", "safetensors")
-# Example sides for tracing: not multiples of SIZE_MULTIPLE (see the module docstring), small to trace fast.
-TRACE_SIZE = (4 * SIZE_MULTIPLE + 3, 5 * SIZE_MULTIPLE + 5)
-MIN_SIDE = SIZE_MULTIPLE  # the traced reflect padding needs each side longer than the pad (at most 7)
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 
 
@@ -42,7 +40,8 @@ class ExportError(ValueError):
 
 
 def trace_size(net: nn.Module) -> tuple[int, int]:
-    """Example sides that are not multiples of the network's size multiple (so its padding is traced)."""
+    """Example sides that are not multiples of the network's size multiple (so its padding is traced), small to
+    trace fast; at least LAformer's multiple, so a network without one still traces a few dozen pixels."""
     multiple = max(network_info(net).size_multiple, SIZE_MULTIPLE)
     return 4 * multiple + 3, 5 * multiple + 5
 
@@ -142,25 +141,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--check", action="store_true", help="compare the exported model with the checkpoint's network at two sizes"
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        net, config = load_network(args.ckpt)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"laformer-export: error: {exc}", file=sys.stderr)
-        return 2
+        with one_line_errors("laformer-export", debug=args.debug):
+            return export(args)
+    except SystemExit as exit_:
+        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USER_ERROR
+
+
+def export(args: argparse.Namespace) -> int:
+    net, config = load_network(args.ckpt)
     if args.format == "safetensors":
         return export_folder(net, config, args)
     output = args.output or args.ckpt.with_suffix(".onnx")
     info = network_info(net)
-    try:
-        export_onnx(net, output, opset=args.opset)
-    except ExportError as exc:
-        print(f"laformer-export: error: {exc}", file=sys.stderr)
-        return 2
+    export_onnx(net, output, opset=args.opset)
     print(
         f"wrote {output} ({info.family} {info.preset or ''}{', ' + info.attention if info.attention else ''}; "
         f"input '{INPUT_NAME}' N x {info.in_channels} x H x W in [0, 1], H and W >= {min_side(net)}, "

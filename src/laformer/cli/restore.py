@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from laformer.data.io import ImageReadError, is_image_file, read_array, write_array
+from laformer.cli.errors import EXIT_USER_ERROR, one_line_errors
+from laformer.data.io import DEFAULT_MAX_PIXELS, ImageReadError, is_image_file, megapixels, read_array, write_array
 from laformer.inference.checkpoint import load_network
 from laformer.inference.restore import (
     DEVICES,
@@ -31,9 +32,8 @@ from laformer.inference.restore import (
     prepare_network,
     restore_array,
 )
+from laformer.inference.tiling import DEFAULT_OVERLAP, check_tiles, default_overlap
 from laformer.models.registry import network_info
-
-DEFAULT_OVERLAP = 32
 
 
 @dataclass
@@ -80,7 +80,7 @@ def restore_file(source: Path, target: Path, net: torch.nn.Module, args: argpars
         raise ImageReadError(f"{source}: not a PNG, JPEG, TIFF or BMP file")
     restored = restore_array(
         net,
-        read_array(source),
+        read_array(source, max_pixels=args.max_pixels, keep_alpha=True),
         source=str(source),
         tile=args.tile,
         overlap=args.tile_overlap,
@@ -97,18 +97,10 @@ def restore_file(source: Path, target: Path, net: torch.nn.Module, args: argpars
         partial.unlink(missing_ok=True)
 
 
-def check_tiles(args: argparse.Namespace, multiple: int, family: str) -> None:
-    """Tiles start on the network's size multiple, so ``--tile`` must be one and leave room beyond the overlap."""
-    if args.tile is None:
-        return
-    if args.tile % multiple:
-        raise ValueError(f"--tile must be a positive multiple of {multiple} for this {family} network, got {args.tile}")
-    if args.tile_overlap > args.tile - multiple:
-        raise ValueError(f"--tile-overlap must be between 0 and {args.tile - multiple} for --tile {args.tile}")
-
-
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     outcome = Outcome()
+    if args.output.exists() and not args.output.is_dir():
+        raise ValueError(f"-o {args.output} is a file; name a folder for the results (it is created if missing)")
     files, problems = collect_inputs(args.inputs)
     outcome.failed.extend(problems)
     for path, reason in problems:
@@ -119,7 +111,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_precision(args.precision, device)
     net, _ = load_network(args.ckpt)
     info = network_info(net)
-    check_tiles(args, info.size_multiple, info.family)
+    check_tiles(info, args.tile, args.tile_overlap)
     net = prepare_network(net, device)
     mode = "one pass" if args.tile is None else f"tiles {args.tile} px, overlap {args.tile_overlap} px"
     model = " ".join(str(part) for part in (info.family, info.preset, info.attention) if part)
@@ -200,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tile-batch", type=int, default=1, metavar="N", help="tiles restored together")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"largest image accepted, read from its header before decoding (default {DEFAULT_MAX_PIXELS:,}: "
+        f"{megapixels(DEFAULT_MAX_PIXELS)}); larger ones fail by name",
+    )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser
 
 
@@ -208,20 +209,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.tile is not None:
         if args.tile_overlap is None:
-            args.tile_overlap = min(DEFAULT_OVERLAP, args.tile // 4)
+            args.tile_overlap = default_overlap(args.tile)
         if args.tile <= 0:
             parser.error(f"--tile must be a positive multiple of the network's size multiple, got {args.tile}")
         if args.tile_overlap < 0:
             parser.error(f"--tile-overlap must be >= 0, got {args.tile_overlap}")
     if args.tile_batch < 1:
         parser.error("--tile-batch must be >= 1")
+    if args.max_pixels < 1:
+        parser.error("--max-pixels must be >= 1")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     start = time.perf_counter()
+    kept = f"finished outputs are in {args.output}, no partial file is left; run again to restore the rest"
     try:
-        outcome = run(args, console)
-    except (FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]laformer-restore: error:[/red] {escape(str(exc))}")
-        return 2
+        with one_line_errors("laformer-restore", debug=args.debug, interrupted=kept):
+            outcome = run(args, console)
+    except SystemExit as exit_:
+        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USER_ERROR
     summary = (
         f"{len(outcome.restored)} restored, {len(outcome.skipped)} skipped (output exists), "
         f"{len(outcome.failed)} failed in {time.perf_counter() - start:.1f} s -> {args.output}"

@@ -15,6 +15,28 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+from laformer.models.registry import NetworkInfo
+
+DEFAULT_OVERLAP = 32  # pixels neighbouring tiles share, where the tile is large enough (at most a quarter of it)
+
+
+def default_overlap(tile: int) -> int:
+    """The overlap used when none is given: :data:`DEFAULT_OVERLAP`, at most a quarter of the tile."""
+    return min(DEFAULT_OVERLAP, tile // 4)
+
+
+def check_tiles(info: NetworkInfo, tile: int | None, overlap: int) -> None:
+    """Refuse a tile side the network cannot take, naming its multiple: tiles start on the network's size
+    multiple (``NetworkInfo.size_multiple``), so the side must be one, and leave room beyond the overlap.
+    ``tile`` None (one pass) is always fine. Every tiled path (restore, the app, tiled scoring) asks here."""
+    if tile is None:
+        return
+    multiple = info.size_multiple
+    if tile <= 0 or tile % multiple:
+        raise ValueError(f"--tile must be a positive multiple of {multiple} for this {info.family} network, got {tile}")
+    if not 0 <= overlap <= tile - multiple:
+        raise ValueError(f"--tile-overlap must be between 0 and {tile - multiple} for --tile {tile}, got {overlap}")
+
 
 def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
     """Start offsets along one axis: the first at 0, the last ending at ``length``, the rest spread evenly.

@@ -11,20 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from torch import nn
 
-from laformer.inference.tiling import tiled_forward
+from laformer.inference.tiling import check_tiles, tiled_forward
 from laformer.metrics import score
-
-
-def size_multiple(net: nn.Module) -> int:
-    """The multiple a network pads its input to (its descriptor's ``size_multiple``; LAformer's 8 otherwise)."""
-    info = getattr(net, "info", None)
-    if getattr(info, "size_multiple", None):
-        return int(info.size_multiple)
-    from laformer.models.laformer import SIZE_MULTIPLE
-
-    return SIZE_MULTIPLE
+from laformer.models.registry import network_info
 
 
 class TiledScoring(L.Callback):
@@ -60,9 +50,8 @@ class TiledScoring(L.Callback):
         if not isinstance(outputs, dict) or "input" not in outputs:
             return
         net = pl_module.net
-        multiple = size_multiple(net)
-        if self.tile % multiple:
-            raise ValueError(f"tiled scoring: tile {self.tile} is not a multiple of the network's {multiple}")
+        multiple = network_info(net).size_multiple
+        check_tiles(network_info(net), self.tile, self.overlap_for(multiple))
         set_name = batch["set"][0]
         inp, target = outputs["input"], outputs["target"]  # after the protocol's size policy, as scored whole
         restored = tiled_forward(net, inp, self.tile, self.overlap_for(multiple), multiple).clamp(0, 1)
