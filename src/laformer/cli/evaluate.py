@@ -18,6 +18,8 @@ from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all
+from laformer.cli.errors import one_line_errors
+from laformer.config_checks import check_run_config
 from laformer.inference.checkpoint import load_network
 from laformer.models.registry import network_info
 from laformer.runs import config_dir, register_resolvers, write_summary
@@ -102,7 +104,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    with one_line_errors("laformer-eval", disk_hint="free some space and score again"):
+        check_run_config(cfg)
+        evaluate(cfg)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, instantiate_all, join_run_log
+from laformer.cli.errors import one_line_errors
+from laformer.config_checks import check_patch_sizes, check_run_config
 from laformer.dashboards import log_run_config, prepare_wandb, run_keys
+from laformer.models.registry import network_info
 from laformer.runs import (
     BUSY_EXIT_STATUS,
     RunFolderBusy,
@@ -49,6 +52,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    check_run_config(cfg)  # bad values of the common keys: one line, before any logger, worker or network
     if (finished := resume_sweep_job(cfg)) is not None:  # a multirun job done in an earlier run: laformer.sweeps
         return finished
     start = time.perf_counter()
@@ -58,6 +62,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     module: L.LightningModule = hydra.utils.instantiate(cfg.module)
+    info = network_info(module.net)
+    check_patch_sizes(training_patch_sizes(cfg.data), info.size_multiple, info.family)
     keys = run_keys(cfg, module.net)  # flat keys for dashboards and the sweep table
     prepare_wandb(cfg, keys)
     net_config = OmegaConf.to_container(cfg.model, resolve=True)
@@ -117,10 +123,19 @@ def _has_best(trainer: L.Trainer) -> bool:
     return bool(checkpoint is not None and getattr(checkpoint, "best_model_path", ""))
 
 
+def training_patch_sizes(data: DictConfig) -> list[int]:
+    """The crop sides a run trains on: ``data.patch_size`` and each progressive stage's."""
+    stages = data.get("progressive") or []
+    sizes = [data.get("patch_size"), *(stage.get("patch_size") for stage in stages)]
+    return [int(size) for size in sizes if isinstance(size, int)]
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    resume = f"free some space, then resume with ckpt_path=last hydra.run.dir={cfg.paths.output_dir}"
     try:
-        summary = train(cfg)
+        with one_line_errors("laformer-train", disk_hint=resume):
+            summary = train(cfg)
     except RunFolderBusy as busy:
         # One line on stderr, not the log: the log file belongs to the training that holds the folder.
         print(f"laformer-train: error: {busy}", file=sys.stderr, flush=True)
