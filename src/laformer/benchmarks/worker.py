@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -70,8 +71,11 @@ def run_isolated(
             process.kill()
         raise WorkerTimeout(f"the worker did not finish within {timeout:g} s and was killed") from None
     except BrokenProcessPool:
-        for process in processes:
-            process.join(5)
+        # The pool's own thread reaps the dead worker; once it has ended, the exit code is known.
+        executor.shutdown(wait=True, cancel_futures=True)
+        deadline = time.monotonic() + 5
+        while processes and processes[0].exitcode is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         raise WorkerCrashed(processes[0].exitcode if processes else None) from None
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
