@@ -295,7 +295,9 @@ class LockRunFolder(HydraCallback):
             if acquire_run_folder(run_dir):
                 self._locked = run_dir
         except RunFolderBusy as busy:
-            print(f"laformer: error: {busy}", file=sys.stderr, flush=True)
+            # the command's name, as its own errors say: the primary config is train.yaml or eval.yaml
+            program = f"laformer-{OmegaConf.select(config, 'hydra.job.config_name') or 'train'}"
+            print(f"{program}: error: {busy}", file=sys.stderr, flush=True)
             raise SystemExit(BUSY_EXIT_STATUS) from None
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -114,15 +114,17 @@ def test_laformer_train_in_a_folder_in_use_exits_2_with_one_line(tmp_path: Path)
     assert done.stdout.strip() == "" and "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"laformer-train: error: run folder {run_dir} is in use by process {holder.proc.pid}")
-    assert not (run_dir / SUMMARY_FILE).exists() and (run_dir / "train.log").read_text() == ""
+    # conf/hydra/default.yaml lists LockRunFolder: refused before Hydra writes .hydra/ or opens train.log there
+    assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_FILE]
 
 
-def test_the_hydra_callback_refuses_before_hydra_writes_into_the_folder(tmp_path: Path) -> None:
-    """With ``LockRunFolder`` in ``hydra.callbacks`` the refused process does not even write ``.hydra/``."""
+def test_without_the_hydra_callback_the_task_function_still_refuses(tmp_path: Path) -> None:
+    """With ``LockRunFolder`` taken out of ``hydra.callbacks`` the task function's own lock still refuses; Hydra
+    has then written ``.hydra/`` and opened an empty ``train.log``, but no summary or checkpoint is touched."""
     run_dir = tmp_path / "run"
     holder = Holder(run_dir)
     try:
-        overrides = fast("trainer.max_steps=1", f"+hydra.callbacks.lock_run_folder._target_={LOCK_CALLBACK}")
+        overrides = fast("trainer.max_steps=1", "~hydra.callbacks.lock_run_folder")
         done = subprocess.run(
             cli_command(run_dir, overrides), cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=300
         )
@@ -130,8 +132,8 @@ def test_the_hydra_callback_refuses_before_hydra_writes_into_the_folder(tmp_path
         holder.close()
     assert done.returncode == BUSY_EXIT_STATUS, done.stdout[-2000:] + done.stderr[-2000:]
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith(f"laformer: error: run folder {run_dir} is in use by process {holder.proc.pid}")
-    assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_FILE]
+    assert line.startswith(f"laformer-train: error: run folder {run_dir} is in use by process {holder.proc.pid}")
+    assert not (run_dir / SUMMARY_FILE).exists() and (run_dir / "train.log").read_text() == ""
 
 
 @pytest.mark.slow  # two real laformer-train processes: ~30 s on the shared 2-core CPU

@@ -56,6 +56,7 @@ from laformer.inference.tiling import check_tiles, tile_count
 from laformer.metrics import EvalProtocol, psnr
 from laformer.metrics.image_metrics import prepare_for_scoring
 from laformer.models.registry import network_info
+from laformer.runs import read_summary, summary_path
 
 DEFAULT_MAX_PIXELS = 3840 * 2160  # a 4K UHD photo
 # Bundled photos (scikit-image, no download), the demo's held-out test photos first: nothing was trained or
@@ -249,8 +250,8 @@ def describe_model(model_path: Path, net: nn.Module, config: dict[str, Any]) -> 
     run = run_folder(model_path)
     if run is None:
         return card
-    if (run / "summary.json").is_file():
-        card.summary, card.summary_path = _read_json(run / "summary.json"), run / "summary.json"
+    if (summary := read_summary(run)) is not None:
+        card.summary, card.summary_path = summary, summary_path(run)
     elif (run / "config.json").is_file():  # a model folder: laformer-export keeps the run's summary in config.json
         suite = (_read_json(run / "config.json") or {}).get("laformer")
         if isinstance(suite, dict) and isinstance(suite.get("summary"), dict):

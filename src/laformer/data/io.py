@@ -15,6 +15,7 @@ Pixels are 8- or 16-bit PNG, JPEG, TIFF and BMP; tensors are C x H x W float32 i
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ import numpy as np
 import PIL.Image
 import torch
 from torch import Tensor
+
+from laformer.io_atomic import atomic_write
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # 8192 x 8192 = 67.1 Mpx: above any camera's photo (a 50 Mpx phone, a 61 Mpx full-frame body), far below what
@@ -248,24 +251,35 @@ def write_image(path: str | Path, image: Tensor, bit_depth: int = 8) -> None:
     write_array(path, tensor_to_array(image, bit_depth))
 
 
-def write_array(path: str | Path, array: np.ndarray) -> None:
-    """Write H x W (x 3 RGB, x 4 RGBA, x 2 grey + alpha) uint8 or uint16 pixels; the extension picks the format.
+def encode_array(array: np.ndarray, suffix: str) -> bytes:
+    """H x W (x 3 RGB, x 4 RGBA, x 2 grey + alpha) uint8 or uint16 pixels encoded in the format ``suffix`` names.
 
-    OpenCV has no grey + alpha encoding: an 8-bit one goes to PNG through PIL's ``LA`` mode; any other is written
+    OpenCV has no grey + alpha encoding: an 8-bit one goes to PNG through PIL's ``LA`` mode; any other is encoded
     as RGBA with equal colour channels, which viewers show as the same grey picture with the same transparency.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = suffix.lower() or ".png"
     bit_depth = 16 if array.dtype == np.uint16 else 8
     grey_alpha = array.ndim == 3 and array.shape[2] == 2
-    if grey_alpha and bit_depth == 8 and path.suffix.lower() == ".png":
-        PIL.Image.fromarray(np.ascontiguousarray(array), "LA").save(path, format="PNG")
-        return
+    if grey_alpha and bit_depth == 8 and suffix == ".png":
+        buffer = io.BytesIO()
+        PIL.Image.fromarray(np.ascontiguousarray(array), "LA").save(buffer, format="PNG")
+        return buffer.getvalue()
     if grey_alpha:
         array = np.concatenate([np.repeat(array[..., :1], 3, axis=2), array[..., 1:]], axis=2)
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA if array.shape[2] == 4 else cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(path.suffix.lower() or ".png", array)
+    ok, encoded = cv2.imencode(suffix, array)
     if not ok:
-        raise OSError(f"cannot encode {path} as {path.suffix} at {bit_depth} bit")
-    encoded.tofile(path)
+        raise OSError(f"cannot encode pixels as {suffix} at {bit_depth} bit")
+    return encoded.tobytes()
+
+
+def write_array(path: str | Path, array: np.ndarray) -> None:
+    """Write pixels (see :func:`encode_array`); the extension picks the format. The file appears whole or not at
+    all (:func:`laformer.io_atomic.atomic_write`), so an interrupted run never leaves half an image behind."""
+    path = Path(path)
+    try:
+        data = encode_array(array, path.suffix)
+    except OSError as exc:
+        raise OSError(f"cannot write {path}: {exc}") from None
+    atomic_write(path, lambda handle: handle.write(data), durable=False)
