@@ -73,6 +73,7 @@ def user_error(exc: BaseException) -> BaseException | None:
     return None
 
 
+WORKER_TRACEBACK = "Original Traceback (most recent call last)"  # how torch's DataLoader re-raises in the parent
 MAX_LINES = 12  # a data check lists its problems one a line; past this many, the count says the rest
 
 
@@ -81,6 +82,9 @@ def message(exc: BaseException, max_lines: int = MAX_LINES) -> str:
     text = str(exc).strip()
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         text = f"{exc.strerror}: {exc.filename}"
+    if WORKER_TRACEBACK in text:  # a DataLoader worker's error, re-raised with the worker's traceback as its text
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
     lines = text.splitlines() or [type(exc).__name__]
     if len(lines) > max_lines:
         lines = [*lines[:max_lines], f"  ... and {len(lines) - max_lines} more lines"]

@@ -276,8 +276,9 @@ def build_network(
         if weight_shapes is not None:
             check_config_fits_weights(builder, kwargs, weight_shapes, source)
         return builder(**kwargs)
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
-        if isinstance(exc, NetworkConfigError):
-            raise
+    except (NetworkConfigError, MemoryError, RecursionError):
+        raise
+    except Exception as exc:  # anything a builder raises on values from a file is a property of that file
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise NetworkConfigError(f"{source}: the network config does not fit {target} ({first})") from None
+        # chained, so LAFORMER_DEBUG=1 still shows where the builder failed
+        raise NetworkConfigError(f"{source}: the network config does not fit {target} ({first})") from exc
