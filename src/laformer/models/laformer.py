@@ -30,13 +30,22 @@ SIZE_MULTIPLE = 2 ** (LEVELS - 1)
 PEAK_BYTES_PER_PIXEL_PER_WIDTH = 32
 
 
-def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
-    """Pad bottom/right to a multiple; reflect where the image is large enough, else replicate."""
+def pad_to_multiple(x: Tensor, multiple: int, minimum: int = 0, mode: str = "reflect") -> Tensor:
+    """Pad bottom/right so both sides are multiples of ``multiple`` and at least ``minimum``.
+
+    ``reflect``: reflect where the image is large enough, else replicate; ``constant``: zeros (as NAFNet's own code
+    pads). The one padding of the suite: LAformer and every peer network (``laformer.models.peers``) pad here.
+    """
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    if minimum:
+        h_target, w_target = max(h, minimum), max(w, minimum)
+        ph, pw = h_target - h + (-h_target) % multiple, w_target - w + (-w_target) % multiple
+    else:  # shape arithmetic only, which a traced (ONNX) graph keeps dynamic
+        ph, pw = (-h) % multiple, (-w) % multiple
     if ph == 0 and pw == 0:
         return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
+    if mode == "reflect" and not (ph < h and pw < w):
+        mode = "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 

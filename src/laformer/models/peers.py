@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from omegaconf import OmegaConf
 from torch import Tensor, nn
 
+from laformer.models.laformer import pad_to_multiple
 from laformer.models.registry import NetworkConfigError, NetworkInfo
 
 PEERS_EXTRA = "pip install 'laformer[peers]'  (spandrel, MIT)"
@@ -317,22 +318,8 @@ def _registry() -> Any:
 # --- the wrapper -------------------------------------------------------------------------------------------------
 
 
-def pad_to_size(x: Tensor, multiple: int, minimum: int = 0, mode: str = "reflect") -> Tensor:
-    """Pad bottom/right so both sides are multiples of ``multiple`` and at least ``minimum``.
-
-    ``reflect``: reflect where the image is large enough, else replicate (as LAformer's ``pad_to_multiple``);
-    ``constant``: zeros."""
-    h, w = x.shape[-2:]
-    if minimum:
-        h_target, w_target = max(h, minimum), max(w, minimum)
-        ph, pw = h_target - h + (-h_target) % multiple, w_target - w + (-w_target) % multiple
-    else:  # shape arithmetic only, which a traced (ONNX) graph keeps dynamic
-        ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    if mode == "reflect" and not (ph < h and pw < w):
-        mode = "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
+# The name peers' callers import; the one padding function is LAformer's, with NAFNet's zeros as a mode of it.
+pad_to_size = pad_to_multiple
 
 
 class PaddedNetwork(nn.Module):
@@ -373,7 +360,7 @@ class PaddedNetwork(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, H, W) in [0, 1] -> restored (B, C_out, H, W); any H and W."""
         h, w = x.shape[-2:]
-        inp = pad_to_size(x, self._info.size_multiple, self.minimum, self.pad_mode)
+        inp = pad_to_multiple(x, self._info.size_multiple, self.minimum, self.pad_mode)
         if self.noise_level is not None:
             # ones_like keeps the map's size dynamic in a traced (ONNX) graph
             level = torch.ones_like(inp[:, :1]) * (self.noise_level / 255.0)
@@ -397,9 +384,7 @@ def _info(fam: PeerFamily, kwargs: Mapping[str, Any], preset: str | None, multip
 
 def _plain(value: Any) -> Any:
     """Hydra containers (ListConfig) and tuples as plain lists, so the classes and the stored config see lists."""
-    if hasattr(value, "_content"):  # an OmegaConf node, without importing omegaconf here
-        from omegaconf import OmegaConf
-
+    if OmegaConf.is_config(value):
         return OmegaConf.to_container(value, resolve=True)
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
