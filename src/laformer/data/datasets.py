@@ -1,7 +1,10 @@
 """Datasets of image pairs for restoration: stored pairs, or clean images degraded on the fly.
 
 Every item is a dict ``{"input", "target", "name", "set"}`` with C x H x W float tensors in [0, 1]. An item
-keeps its whole image unless a ``patch_size`` asks for random aligned crops (training).
+keeps its whole image unless a ``patch_size`` asks for random aligned crops (training). Crops are cut from the
+stored uint8/uint16 pixels and only the patch is converted to float: converting a whole 1280 x 720 frame to
+crop 256 x 256 of it cost more than the crop itself. The conversion is per pixel, so the patch's floats are
+exactly the floats of the same window of the converted frame.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from laformer.data.io import array_to_tensor, read_image
+from laformer.data.io import array_to_tensor, read_array, read_image
 
 SMALL_IMAGE_POLICIES = ("error", "pad")
 SIZE_MISMATCH_POLICIES = ("error", "center_crop_target")
@@ -35,6 +38,13 @@ class ImageRef:
             return read_image(self.path, channels)
         return array_to_tensor(self.array, channels)
 
+    def planes(self) -> list[np.ndarray]:
+        """The stored pixels (H x W or H x W x C, uint8/uint16 from files), one array per image read as one.
+
+        Crops are taken from these before any float conversion (:func:`planes_to_tensor` converts the patch).
+        """
+        return [read_array(self.path) if self.path is not None else self.array]
+
     def __str__(self) -> str:
         return str(self.path) if self.path is not None else f"<bundled {self.name}>"
 
@@ -48,6 +58,9 @@ class StackedRef(ImageRef):
     def load(self, channels: int | None = None) -> Tensor:
         return torch.cat([part.load(channels) for part in self.parts])
 
+    def planes(self) -> list[np.ndarray]:
+        return [plane for part in self.parts for plane in part.planes()]
+
     def __str__(self) -> str:
         return " + ".join(str(part) for part in self.parts)
 
@@ -59,12 +72,32 @@ class ImagePair:
     target: ImageRef
 
 
+def planes_to_tensor(planes: Sequence[np.ndarray], channels: int | None = None) -> Tensor:
+    """Stored pixels -> C x H x W float32 in [0, 1]: each plane converted (to ``channels``), then stacked."""
+    if len(planes) == 1:
+        return array_to_tensor(planes[0], channels)
+    return torch.cat([array_to_tensor(plane, channels) for plane in planes])
+
+
+def crop_window(height: int, width: int, patch: int, generator: torch.Generator | None = None) -> tuple[int, int]:
+    """(top, left) of a random ``patch`` x ``patch`` window: the draws every training crop makes, in this order."""
+    top = int(torch.randint(0, height - patch + 1, (1,), generator=generator))
+    left = int(torch.randint(0, width - patch + 1, (1,), generator=generator))
+    return top, left
+
+
 def random_crop(images: Sequence[Tensor], patch: int, generator: torch.Generator | None = None) -> list[Tensor]:
     """The same random ``patch`` x ``patch`` window from each of several equally sized images."""
-    h, w = images[0].shape[-2:]
-    top = int(torch.randint(0, h - patch + 1, (1,), generator=generator))
-    left = int(torch.randint(0, w - patch + 1, (1,), generator=generator))
+    top, left = crop_window(*images[0].shape[-2:], patch, generator)
     return [im[..., top : top + patch, left : left + patch] for im in images]
+
+
+def center_crop_array(array: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """:func:`center_crop_to` for stored pixels (H x W (x C)): the same window."""
+    h, w = array.shape[:2]
+    th, tw = min(size[0], h), min(size[1], w)
+    top, left = (h - th) // 2, (w - tw) // 2
+    return array[top : top + th, left : left + tw]
 
 
 def too_small_message(source: object, height: int, width: int, patch: int) -> str:
@@ -148,6 +181,20 @@ class _CroppingDataset(Dataset):
         images = fit_patch(images, self.patch_size, self.small_image, source)
         return random_crop(images, self.patch_size)
 
+    def _crop_planes(self, images: list[list[np.ndarray]], source: object) -> list[Tensor]:
+        """Crop stored pixels (each image a list of planes), then convert the patch to float.
+
+        Images smaller than the patch take the float path (pad or refuse, :func:`fit_patch`): rare, and their
+        frames are small. Either way the crop's random draws are the same (:func:`crop_window`).
+        """
+        patch = self.patch_size
+        h, w = images[0][0].shape[:2]
+        if patch is None or h < patch or w < patch:
+            return self._crop([planes_to_tensor(planes, self.channels) for planes in images], source)
+        top, left = crop_window(h, w, patch)
+        window = (slice(top, top + patch), slice(left, left + patch))
+        return [planes_to_tensor([plane[window] for plane in planes], self.channels) for planes in images]
+
 
 class PairedImageDataset(_CroppingDataset):
     """Stored (degraded, clean) pairs, already matched by name."""
@@ -175,16 +222,22 @@ class PairedImageDataset(_CroppingDataset):
 
     def __getitem__(self, index: int) -> dict:
         pair = self.pairs[index % len(self.pairs)]
-        inp, tgt = pair.input.load(self.channels), pair.target.load(self.channels)
+        return self.pair_item(pair.input.planes(), pair.target.planes(), pair.name, pair.input, pair.target)
+
+    def pair_item(
+        self, inp: list[np.ndarray], tgt: list[np.ndarray], name: str, input_source: object, target_source: object
+    ) -> dict:
+        """The item of one pair of stored pixels (image files or a packed store read the same way)."""
         if self.size_mismatch == "center_crop_target":
-            tgt = center_crop_to(tgt, inp.shape[-2:])
-        if inp.shape[-2:] != tgt.shape[-2:]:
+            tgt = [center_crop_array(plane, inp[0].shape[:2]) for plane in tgt]
+        if inp[0].shape[:2] != tgt[0].shape[:2]:
+            shapes = [tuple(planes_to_tensor(planes, self.channels).shape) for planes in (inp, tgt)]
             raise ValueError(
-                f"input {pair.input} is {tuple(inp.shape)} but its target {pair.target} is {tuple(tgt.shape)} "
+                f"input {input_source} is {shapes[0]} but its target {target_source} is {shapes[1]} "
                 "(channels x height x width); a pair must have the same height and width"
             )
-        inp, tgt = self._crop([inp, tgt], pair.input)
-        return {"input": inp, "target": tgt, "name": pair.name, "set": self.set_name}
+        inp_t, tgt_t = self._crop_planes([inp, tgt], input_source)
+        return {"input": inp_t, "target": tgt_t, "name": name, "set": self.set_name}
 
 
 class DegradedImageDataset(_CroppingDataset):
@@ -216,7 +269,7 @@ class DegradedImageDataset(_CroppingDataset):
 
     def __getitem__(self, index: int) -> dict:
         ref = self.targets[index % len(self.targets)]
-        (tgt,) = self._crop([ref.load(self.channels)], ref)
+        (tgt,) = self._crop_planes([ref.planes()], ref)
         generator = None
         if self.seed is not None:
             generator = torch.Generator().manual_seed(self.seed + index % len(self.targets))
