@@ -32,10 +32,14 @@ from laformer.data.layouts import SplitContent
 from laformer.data.locate import DatasetNotFoundError, Found, locate
 from laformer.data.mat_readers import write_dnd_submission
 from laformer.data.registry import DatasetSpec, get_spec
+from laformer.data.store import PackedPairDataset, PixelPolicy, StoreError, check_store, is_remote
 from laformer.metrics.protocol import EvalProtocol
 
 # What degrades ground-truth-only validation and test sets (``eval_degradation``).
 EVAL_DEGRADATIONS = ("gaussian", "train")
+# Where training pairs are read from (``store``): the image files, a packed store read by index, or the packed
+# store streamed through LitData (sharded per rank, shuffled per epoch, its position kept in checkpoints).
+STORES = ("files", "packed", "streaming")
 
 
 class BenchmarkDataModule(RestorationDataModule):
@@ -56,6 +60,12 @@ class BenchmarkDataModule(RestorationDataModule):
     seed: first per-image seed of synthetic test degradations (image i uses seed + i).
     strict_pairs: unmatched inputs or targets raise (True) or are skipped with a warning (False).
     check: ``header`` (sizes and readable headers, at setup), ``full`` (decode every image), ``none``.
+    store: where training pairs come from: ``files`` (the images under ``root``), ``packed`` (the store at
+        ``store_path``, written by ``laformer-data pack``: the same items as the files, without decoding PNGs) or
+        ``streaming`` (that store through LitData's StreamingDataset/StreamingDataLoader; ``store_path`` may be an
+        ``s3://`` URL). Validation and test sets are always read from the files.
+    store_path: the packed store's folder (or URL, for ``streaming``).
+    store_cache: where LitData keeps chunks streamed from a URL (its default cache when None).
     """
 
     def __init__(
@@ -74,6 +84,9 @@ class BenchmarkDataModule(RestorationDataModule):
         seed: int = 0,
         strict_pairs: bool = True,
         check: str = "header",
+        store: str = "files",
+        store_path: str | None = None,
+        store_cache: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.spec: DatasetSpec = get_spec(name)
@@ -96,6 +109,22 @@ class BenchmarkDataModule(RestorationDataModule):
             raise ValueError("data.eval_degradation=train needs a training data.degradation to apply")
         self.eval_degradation = eval_degradation
         self.strict_pairs, self.check = strict_pairs, check
+        if store not in STORES:
+            raise ValueError(f"data.store must be one of {STORES}, got {store!r}")
+        if store != "files" and not store_path:
+            raise ValueError(
+                f"data.store={store} needs data.store_path: the folder laformer-data pack wrote "
+                f"(laformer-data pack data={name} data.root=... --out FOLDER)"
+            )
+        if store == "packed" and is_remote(str(store_path)):
+            raise ValueError(
+                f"data.store=packed reads a local folder, not {store_path}; stream a URL with data.store=streaming"
+            )
+        if store != "files" and self.spec.kind != "paired":
+            raise ValueError(f"{self.spec.title} holds no stored pairs to pack; data.store={store} is for paired sets")
+        self.store = store
+        self.store_path = str(store_path).strip() if store_path else None
+        self.store_cache = store_cache
         self._found: dict[tuple[str, str], tuple[Found, SplitContent]] = {}
         self._checked: dict[tuple[str, str], SplitStats] = {}
         self._predict: Dataset | None = None
@@ -142,7 +171,34 @@ class BenchmarkDataModule(RestorationDataModule):
         return self._checked[key]
 
     # -- datasets -----------------------------------------------------------------------------------------
+    def store_policy(self, split: str = "train") -> PixelPolicy:
+        """The pixel policy a store packed from this config's ``split`` has (and a run on a store asks for)."""
+        crop = "center_crop_target" if self.spec.size_mismatch == "center_crop_target" else "none"
+        return PixelPolicy(self.spec.name, split, self.dual_pixel, crop)
+
+    def checked_store(self, checksums: bool = False) -> dict[str, Any] | None:
+        """The packed store's manifest, checked against this config (None for a URL: LitData reads it there)."""
+        if is_remote(self.store_path):
+            return None
+        min_side = self.max_patch if self.small_image == "error" else None
+        return check_store(self.store_path, self.store_policy(), min_side, checksums)
+
+    def packed_train_dataset(self) -> PackedPairDataset:
+        """Training pairs from the packed store: the items the image files would give, read without decoding."""
+        manifest = self.checked_store() or {"pairs": 1, "input_planes": 1}  # a URL: LitData knows its length
+        return PackedPairDataset(
+            self.store_path,
+            manifest,
+            set_name=f"{self.spec.title}-train",
+            patch_size=self.patch_size,
+            small_image=self.small_image,
+            repeat=self.repeat,
+            channels=self.channels,
+        )
+
     def train_dataset(self) -> Dataset:
+        if self.store != "files":
+            return self.packed_train_dataset()
         _, content = self.content(self.spec.name, "train")
         self.check_split(self.spec.name, "train")
         common = dict(
@@ -247,6 +303,38 @@ class BenchmarkDataModule(RestorationDataModule):
                     f"Leave it out with data.test_sets=[...] or point data.test_roots.{benchmark} at it.",
                     stacklevel=2,
                 )
+
+    def train_dataloader(self) -> DataLoader:
+        if self.store != "streaming":
+            return super().train_dataloader()
+        self._apply_stage()
+        return self.streaming_loader(self.per_device_batch_size())
+
+    def streaming_loader(self, batch_size: int) -> DataLoader:
+        """LitData's StreamingDataLoader over the store: this rank's shard, shuffled for this epoch.
+
+        Its state (epoch, samples yielded) is what Lightning saves in a checkpoint and gives back on resume, so a
+        run stopped mid-epoch reads the remaining samples of that epoch. The crops are seeded per sample
+        (:func:`laformer.data.store.streaming_sample_seed`), so they are the same ones too.
+        """
+        from laformer.data.store import litdata, streaming_dataset_class
+
+        StreamingDataLoader = litdata().StreamingDataLoader
+
+        dataset = streaming_dataset_class()(
+            self.store_path, self._train, self.training_seed(), cache_dir=self.store_cache
+        )
+        loader = StreamingDataLoader(
+            dataset, batch_size=batch_size, num_workers=self.num_workers, pin_memory=self.pin_memory, drop_last=True
+        )
+        if len(loader) == 0:
+            raise StoreError(
+                f"packed store {self.store_path} gives no full batch of {batch_size} per process "
+                f"on {self.world_size} processes; lower data.batch_size or pack more pairs"
+            )
+        # LitData counts epochs from 1 and adds one as iteration starts; a restored state replaces this.
+        loader.current_epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        return loader
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self._predict, 1, shuffle=False)

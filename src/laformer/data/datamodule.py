@@ -124,11 +124,18 @@ class RestorationDataModule(L.LightningDataModule):
             return 0
         return trainer.fit_loop.epoch_loop.batch_progress.current.ready
 
-    def _train_sampler(self, dataset: Dataset, batch_size: int) -> EpochSampler:
+    def training_seed(self) -> int:
+        """The seed of the training order and of every sample's random draws, the same on every process.
+
+        The run's seed (seed_everything sets torch's), broadcast from rank 0; kept in checkpoints (state_dict).
+        """
         if self.sampling_seed is None:
-            # The run's seed (seed_everything sets torch's), the same on every process: rank 0's wins.
             seed = torch.initial_seed() % 2**62
             self.sampling_seed = int(self.trainer.strategy.broadcast(seed)) if self.trainer is not None else seed
+        return self.sampling_seed
+
+    def _train_sampler(self, dataset: Dataset, batch_size: int) -> EpochSampler:
+        self.training_seed()
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         return EpochSampler(
             dataset, batch_size, self.sampling_seed, self.world_size, self.rank, epoch, self._batches_done_this_epoch()

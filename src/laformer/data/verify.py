@@ -10,6 +10,7 @@ from laformer.data.locate import DatasetNotFoundError
 from laformer.data.mat_readers import MatFileError
 from laformer.data.pairing import PairingError
 from laformer.data.registry import REGISTRY, DatasetSpec, get_spec
+from laformer.data.store import StoreError, human_bytes
 from laformer.metrics.protocol import EvalProtocol
 
 DATA_ERRORS = (DatasetNotFoundError, LayoutError, PairingError, DataCheckError, MatFileError, ImageReadError)
@@ -64,6 +65,23 @@ def split_line(module: BenchmarkDataModule, benchmark: str, split: str, label: s
     )
 
 
+def store_line(module: BenchmarkDataModule, full: bool) -> tuple[bool, str]:
+    """The packed store's line (``data.store`` set): counts, sizes and, with ``full``, every chunk's checksum."""
+    label = "train (packed)"
+    try:
+        manifest = module.checked_store(checksums=full)
+    except StoreError as error:
+        return False, f"  {label:<15} INVALID: {error}"
+    if manifest is None:
+        return True, f"  {label:<15} {module.store_path}: streamed by LitData (a URL: not checked from here)"
+    checked = "chunk sizes and SHA-256 checksums match" if full else "chunk sizes match (--quick: no checksums)"
+    return True, (
+        f"  {label:<15} {manifest['pairs']} pairs in {len(manifest['chunks'])} chunks, {manifest['dtype']}, "
+        f"smallest {manifest['min_height']}x{manifest['min_width']}, {human_bytes(manifest['store_bytes'])}; "
+        f"{checked}\n{INDENT}packed from {manifest['source']} ({manifest['layout']} layout), in {module.store_path}"
+    )
+
+
 def verify(module: BenchmarkDataModule, full: bool = True) -> tuple[bool, str]:
     """(everything found and valid, the report). ``full`` decodes every image; else headers only."""
     spec = module.spec
@@ -75,7 +93,10 @@ def verify(module: BenchmarkDataModule, full: bool = True) -> tuple[bool, str]:
     ]
     ok = True
     for split in spec.splits():
-        good, line = split_line(module, spec.name, split, split, full)
+        if split == "train" and module.store != "files":
+            good, line = store_line(module, full)  # training reads the store, not the files
+        else:
+            good, line = split_line(module, spec.name, split, split, full)
         ok &= good
         lines.append(line)
     if spec.kind != "predict" and spec.has_split("train"):
