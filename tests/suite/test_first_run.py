@@ -49,7 +49,7 @@ class RecordingBar(StepProgressBar):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        task = next(t for t in self.progress.tasks if t.id == self.train_progress_bar_id)
+        task = self.train_task
         self.shown.append((task.total, task.completed, task.description))
 
 
