@@ -128,7 +128,7 @@ def test_bad_stores_are_refused_in_one_line_naming_the_store_and_the_fix(gopro: 
     not_a_store.mkdir()
     (not_a_store / "holiday.jpg").write_bytes(b"x")
     assert pack_cli(gopro, not_a_store) == 2
-    assert "holds other files and no laformer-store.json; give --out an empty or new folder" in one_line(capsys)
+    assert "holds other files and no manifest.json; give --out an empty or new folder" in one_line(capsys)
     # packing another dataset's pairs into an existing store
     write_gopro(tmp_path / "other", frames=2, seed=3)
     assert pack_cli(tmp_path / "other", store) == 2

@@ -1,7 +1,7 @@
 """Packed stores: a paired dataset's decoded pixels in LitData chunks, so training stops paying for PNG decoding.
 
 A store is a folder LitData's ``StreamingDataset`` reads as it is (``chunk-0-<k>.bin`` + ``index.json``), plus
-``laformer-store.json``, our manifest: which dataset, split and layout it was packed from, the pixel policy
+``manifest.json``, our manifest: which dataset, split and layout it was packed from, the pixel policy
 (dual-pixel views, targets centre-cropped to their inputs), the pair count, the smallest image, and each chunk's
 pair count, size and SHA-256. Chunk ``k`` holds pairs ``k * chunk_pairs ...`` in the dataset's own order, so a
 packed training set yields the same items as the image files for the same seed.
@@ -34,7 +34,7 @@ from laformer.data.datasets import ImagePair, PairedImageDataset
 from laformer.io_atomic import atomic_write_json
 
 STORE_FORMAT = "laformer-packed-pairs/1"
-MANIFEST = "laformer-store.json"
+MANIFEST = "manifest.json"
 LITDATA_INDEX = "index.json"
 DEFAULT_CHUNK_PAIRS = 8
 REMOTE_PREFIXES = ("s3://", "gs://", "gcs://", "azure://", "r2://", "hf://")
