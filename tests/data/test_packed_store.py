@@ -7,10 +7,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from laformer.cli.data import build_datamodule, main
+from laformer.data.io import write_array
 from laformer.data.store import MANIFEST, PixelPolicy, StoreError, check_store
 from tests.data.packed_common import gopro_overrides, write_gopro
 
@@ -182,3 +184,43 @@ def test_a_disk_that_fills_while_packing_keeps_the_chunks_already_written(tmp_pa
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
         shutil.rmtree(disk, ignore_errors=True)
+
+
+def write_pairs(folder_in: Path, folder_out: Path, names: list[tuple[str, str]], bit_depth: int, grow: int = 0) -> None:
+    """Random pairs (target ``grow`` pixels larger on each side, as RESIDE's clear images are)."""
+    rng = np.random.default_rng(5)
+    peak = 255 if bit_depth == 8 else 65535
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    for stem_in, stem_out in names:
+        write_array(folder_in / f"{stem_in}.png", rng.integers(0, peak + 1, (40, 48, 3)).astype(dtype))
+        size = (40 + 2 * grow, 48 + 2 * grow, 3)
+        write_array(folder_out / f"{stem_out}.png", rng.integers(0, peak + 1, size).astype(dtype))
+
+
+@pytest.mark.parametrize("case", ["dpdd-dual-pixel-16bit", "reside-centre-crop"])
+def test_every_pixel_policy_packs_to_the_same_items(case: str, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    if case.startswith("dpdd"):
+        names = [(str(i), str(i)) for i in range(3)]
+        for split in ("train", "val"):
+            for view in ("inputC", "inputL", "inputR"):
+                write_pairs(root / "DPDD" / split / view, root / "DPDD" / split / "target", names, 16)
+        base = ["data=dpdd", f"data.root={root}", "data.test_sets=[dpdd]", "data.dual_pixel=true"]
+    else:
+        names = [(f"{i}_1", str(i)) for i in range(3)]
+        write_pairs(root / "ITS" / "hazy", root / "ITS" / "clear", names, 8, grow=5)
+        write_pairs(root / "SOTS" / "indoor" / "hazy", root / "SOTS" / "indoor" / "clear", names, 8, grow=5)
+        base = ["data=reside_its", f"data.root={root}", "data.test_sets=[]"]
+    base += ["data.patch_size=16", "data.batch_size=1", "data.num_workers=0", "data.repeat=2"]
+    store = tmp_path / "store"
+    assert main(["pack", *base, "--out", str(store), "--chunk-pairs", "2"]) == 0
+    files = first_epoch(base)
+    packed = first_epoch([*base, "data.store=packed", f"data.store_path={store}"])
+    assert len(files) == len(packed) == 6
+    for a, b in zip(files, packed):
+        assert a["name"] == b["name"] and torch.equal(a["input"], b["input"]) and torch.equal(a["target"], b["target"])
+    channels = 6 if case.startswith("dpdd") else 3
+    assert files[0]["input"].shape == (1, channels, 16, 16)
+    manifest = json.loads((store / MANIFEST).read_text())
+    assert manifest["dtype"] == ("uint16" if case.startswith("dpdd") else "uint8")
+    assert manifest["target_crop"] == ("none" if case.startswith("dpdd") else "center_crop_target")

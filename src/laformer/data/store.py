@@ -23,14 +23,14 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from laformer.data.datasets import ImagePair, PairedImageDataset
+from laformer.data.datasets import ImagePair, PairedImageDataset, _CroppingDataset, center_crop_array
 from laformer.io_atomic import atomic_write_json
 
 STORE_FORMAT = "laformer-packed-pairs/1"
@@ -209,10 +209,8 @@ def unstack(array: np.ndarray, planes: int) -> list[np.ndarray]:
     return list(np.split(array, planes, axis=2))
 
 
-def pair_record(pair: ImagePair, target_crop: str) -> tuple[dict[str, Any], int]:
-    """One pair as stored: its name and decoded pixels (target centre-cropped where the policy says); planes."""
-    from laformer.data.datasets import center_crop_array
-
+def pair_record(pair: ImagePair, target_crop: str) -> dict[str, Any]:
+    """One pair as stored: its name and decoded pixels (the target centre-cropped where the policy says so)."""
     inp, tgt = pair.input.planes(), pair.target.planes()
     if target_crop == "center_crop_target":
         tgt = [center_crop_array(plane, inp[0].shape[:2]) for plane in tgt]
@@ -221,8 +219,7 @@ def pair_record(pair: ImagePair, target_crop: str) -> tuple[dict[str, Any], int]
             f"input {pair.input} is {inp[0].shape[:2]} but its target {pair.target} is {tgt[0].shape[:2]} "
             "(height x width); a pair must have the same height and width (laformer-data verify lists such pairs)"
         )
-    record = {"name": pair.name, "input": _stacked(inp), "target": _stacked(tgt)}
-    return record, len(inp)
+    return {"name": pair.name, "input": _stacked(inp), "target": _stacked(tgt)}
 
 
 def _source_bytes(pairs: Sequence[ImagePair]) -> int:
@@ -302,11 +299,11 @@ def pack(
     if not pairs:
         raise StoreError(f"no pairs to pack into {store}")
     names = [pair.name for pair in pairs]
-    planes = len(pairs[0].input.planes()) if policy.dual_pixel else 1
+    planes = len(getattr(pairs[0].input, "parts", ())) or 1  # dual-pixel inputs stack their views
     fresh = {
         "format": STORE_FORMAT,
         "status": "packing",
-        **policy.__dict__,
+        **asdict(policy),
         "source": source,
         "layout": layout,
         "pairs": len(pairs),
@@ -330,10 +327,8 @@ def pack(
         if str(k) in manifest["chunks"]:
             continue
         part = pairs[k * chunk_pairs : (k + 1) * chunk_pairs]
-        records = []
-        for pair in part:
-            record, _ = pair_record(pair, policy.target_crop)
-            records.append(record)
+        records = [pair_record(pair, policy.target_crop) for pair in part]
+        for record in records:
             _note_pixels(manifest, record, store)
         try:
             entry, config = _write_chunk(store, records, k)
@@ -430,17 +425,30 @@ class PackedPairDataset(PairedImageDataset):
     """A packed store read by index: the items :class:`PairedImageDataset` would give for the same pairs.
 
     Crops, their random draws, the float conversion and ``repeat`` are the image-file path's own code
-    (``pair_item``); only where the pixels come from differs. LitData reads each pair from its chunk (memory
-    mapped, in each worker process).
+    (``pair_item``); only where the pixels come from differs. Targets were centre-cropped when packing, so no
+    size policy applies here. LitData reads each pair from its chunk, one reader per (worker) process.
     """
 
-    def __init__(self, store: str | Path, manifest: dict[str, Any], set_name: str, **kwargs: Any) -> None:
-        self.store, self.manifest = Path(store), manifest
+    def __init__(
+        self,
+        store: str | Path,
+        manifest: dict[str, Any],
+        set_name: str,
+        patch_size: int | None = None,
+        small_image: str = "error",
+        repeat: int = 1,
+        channels: int | None = None,
+    ) -> None:
+        # The image-file dataset's crop settings without its list of files: the store holds the pairs.
+        _CroppingDataset.__init__(self, set_name, patch_size, small_image, repeat, channels)
+        self.store, self.manifest, self.size_mismatch = Path(store), manifest, "error"
         self.planes = int(manifest["input_planes"])
-        placeholder = [ImagePair(str(i), None, None) for i in range(int(manifest["pairs"]))]  # type: ignore[arg-type]
-        super().__init__(placeholder, set_name, **kwargs)
         self._reader: Any = None
         self._reader_pid: int | None = None
+
+    @property
+    def num_images(self) -> int:
+        return int(self.manifest["pairs"])
 
     def _dataset(self) -> Any:
         if self._reader is None or self._reader_pid != os.getpid():  # one reader per (worker) process
@@ -511,10 +519,3 @@ def _make_streaming_class() -> type:
             return {**item, "seed": sample_seed}
 
     return StreamingPairs
-
-
-def manifest_for(store: str | Path) -> dict[str, Any] | None:
-    """The manifest of a local store (None for a remote URL: LitData reads it there, our checks cannot)."""
-    if is_remote(store):
-        return None
-    return read_manifest(Path(store).expanduser())
