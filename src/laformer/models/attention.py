@@ -23,6 +23,10 @@ def elu_plus_one(x: Tensor) -> Tensor:
 
 
 FEATURE_MAPS: dict[str, Callable[[Tensor], Tensor]] = {"elu": elu_plus_one, "relu": F.relu}
+# Each feature map as ``phi(x) = base(x) + offset``. The keys' offset is folded into the small sums
+# (``phi(K)^T V = base(K)^T V + offset * sum(V)``), the queries' is added in place: no full-size ``phi`` map is
+# allocated beside the base's output (the profile showed an ``add`` and a new map per q and k and block).
+FEATURE_PARTS: dict[str, tuple[Callable[[Tensor], Tensor], float]] = {"elu": (F.elu, 1.0), "relu": (F.relu, 0.0)}
 
 # Guards the normaliser when every phi(k) of a head is zero (possible with the ReLU feature map).
 _NORMALISER_EPS = 1e-6
@@ -35,7 +39,7 @@ def _autocast_off(device_type: str) -> contextlib.AbstractContextManager:
 
 
 def heads_to_map(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """(B, heads, H*W, d) -> (B, heads*d, H, W)."""
+    """(B, heads, H*W, d) -> (B, heads*d, H, W); a view (channels-last strides) when heads and d are adjacent."""
     return rearrange(x, "b h (y x) d -> b (h d) y x", y=size[0], x=size[1])
 
 
@@ -57,6 +61,7 @@ class LinearAttention(nn.Module):
         self.dim, self.num_heads = dim, num_heads
         self.feature_map = feature_map
         self.phi = FEATURE_MAPS[feature_map]
+        self.base, self.offset = FEATURE_PARTS[feature_map]
 
     def _dtype(self, *tensors: Tensor) -> torch.dtype:
         # At least float32: half precisions go up, float64 (the rank analysis, gradcheck) stays float64.
@@ -69,17 +74,45 @@ class LinearAttention(nn.Module):
         """
         dtype = self._dtype(k, v)
         with _autocast_off(k.device.type):
-            k = self.phi(k.to(dtype))
-            return torch.einsum("bhnd,bhne->bhde", k, v.to(dtype)), k.sum(dim=-2)
+            base, v = self.base(k.to(dtype)), v.to(dtype)
+            kv = torch.einsum("bhnd,bhne->bhde", base, v)
+            k_sum = base.sum(dim=-2)
+            if self.offset:  # (base + offset)^T V = base^T V + offset * (column sums of V), on (d, e) numbers
+                kv = kv + self.offset * v.sum(dim=-2, keepdim=True)
+                k_sum = k_sum + self.offset * k.shape[-2]
+            return kv, k_sum
 
     def read(self, q: Tensor, kv_sum: Tensor, k_sum: Tensor, pixels: int, out_dtype: torch.dtype) -> Tensor:
-        """``phi(Q) kv / (phi(Q) k)`` for the queries ``q`` (any subset of pixels), from sums over ``pixels``."""
+        """``phi(Q) kv / (phi(Q) k)`` for the queries ``q`` (any subset of pixels), from sums over ``pixels``.
+
+        All heads go through one matrix product in the pixels-by-channels layout ``(B, N, heads * d)``, against a
+        block-diagonal ``(heads * d, heads * e)`` matrix of every head's ``kv`` (and one of ``(heads * d, heads)``
+        for the normalisers). For q heads cut from a feature map (``GlobalPerception.heads``) that layout
+        is a view, and the result comes out pixels-by-channels, so ``heads_to_map`` is a view too: per-head products
+        needed two full-size copies per multi-head block (reshape and contiguous, in the profile). The zero blocks
+        add exact zeros; the multiplications they cost are on the narrow lower levels only.
+        """
+        b, h, n, d = q.shape
+        e = kv_sum.shape[-1]
         with _autocast_off(q.device.type):
-            q = self.phi(q.to(self._dtype(q, kv_sum)))
-            kv, k_mean = kv_sum / pixels, k_sum / pixels  # the 1/N cancels in the ratio; it keeps values small
-            z = torch.einsum("bhnd,bhd->bhn", q, k_mean).unsqueeze(-1)  # normaliser, (B, heads, N, 1)
-            out = torch.einsum("bhnd,bhde->bhne", q, kv) / (z + _NORMALISER_EPS)
-        return out.to(out_dtype)
+            dtype = self._dtype(q, kv_sum)
+            # Scaled by 1/N: the 1/N cancels in the ratio, it keeps values small.
+            kv, k_mean = kv_sum.to(dtype) / pixels, k_sum.to(dtype) / pixels
+            if h > 1:  # block diagonal: each head's (d, e) block, zero elsewhere
+                eye = torch.eye(h, dtype=dtype, device=q.device).view(1, h, 1, h, 1)
+                values = (kv.unsqueeze(3) * eye).reshape(b, h * d, h * e)
+                norms = (k_mean.unsqueeze(-1) * eye[..., 0]).reshape(b, h * d, h)
+            else:
+                values, norms = kv.reshape(b, d, e), k_mean.reshape(b, d, 1)
+            flat_q = q.transpose(1, 2).reshape(b, n, h * d)  # a view for heads cut from a map
+            features = self.base(flat_q.to(dtype))
+            if self.offset:  # in place on the fresh map, no new one: the base's backward reads its input, not this
+                features.add_(self.offset)
+            # Two products, not one against [values | norms]: slicing one result cost a full-size zero-filled copy
+            # per slice in the backward pass (SliceBackward0).
+            z = torch.bmm(features, norms).unsqueeze(-1) + _NORMALISER_EPS  # normaliser, (B, N, heads, 1)
+            out = torch.bmm(features, values).unflatten(-1, (h, e)) / z  # (B, N, heads, e)
+        return out.to(out_dtype).transpose(1, 2)  # (B, heads, N, e), a view of the pixels-by-channels result
 
     def linear_term(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         kv_sum, k_sum = self.summarize(k, v)
