@@ -21,7 +21,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from laformer.runs import SUMMARY_FILE
+from laformer.runs import SUMMARY_FILE, job_folders
 from laformer.sweeps import JOB_FILE
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +38,7 @@ def multirun_root() -> Path:
 def save(sweep_dir: Path, records: Path = RECORDS) -> list[Path]:
     """Copy the records of every finished job of ``sweep_dir`` to ``records/<sweep name>/<job>/``."""
     sweep_dir = Path(sweep_dir)
-    jobs = sorted(p.parent for p in sweep_dir.glob(f"*/{SUMMARY_FILE}"))
+    jobs = job_folders(sweep_dir)
     if not jobs:
         raise FileNotFoundError(f"no finished job (*/{SUMMARY_FILE}) under {sweep_dir}: nothing to save")
     saved = []

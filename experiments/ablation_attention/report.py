@@ -76,8 +76,6 @@ def seed_rows(summaries: Sequence[dict[str, Any]], macs_size: int = 256) -> list
                 "laformer-train; rerun the job"
             )
         params_m, macs_g = cost_of_config(net, macs_size, macs_size)
-        throughput = summary.get("throughput") or {}
-        train_time, wall = throughput.get("train_time_s"), summary.get("wall_time_s")
         metrics = summary.get("metrics") or {}
         for set_name in scored_sets(metrics) or ["—"]:
             scores = set_metrics(metrics, set_name)
@@ -90,10 +88,7 @@ def seed_rows(summaries: Sequence[dict[str, Any]], macs_size: int = 256) -> list
                     "whole_minus_tiled": whole - tiled if whole is not None and tiled is not None else None,
                     "params_m": params_m,
                     "macs_g": macs_g,
-                    "steps": summary.get("steps"),
-                    "train_time_min": train_time / 60 if train_time is not None else None,
-                    "images_per_s": throughput.get("images_per_s"),
-                    "wall_time_min": wall / 60 if wall is not None else None,
+                    **reports.job_speed(summary),
                     "run_dir": summary.get("run_dir"),
                 }
             )
@@ -153,10 +148,11 @@ def summary_rows(rows: Sequence[dict[str, Any]], baseline: str = BASELINE, level
                 [r["whole_minus_tiled"] for r in runs], level
             )
             for key in ("psnr", "tiled_psnr", "whole_minus_tiled"):
-                pairs = [r[key] - base[r["seed"]][key] for r in runs if _paired(r, base, key)]
-                mean, low, high = t_interval(pairs, level) if attention != baseline else (None, None, None)
-                out |= {f"diff_{key}": mean, f"diff_{key}_low": low, f"diff_{key}_high": high}
-                out[f"diff_{key}_n"] = len(pairs) if attention != baseline else None
+                theirs = {seed: r[key] for seed, r in base.items()}
+                mean, low, high, n = reports.paired_t_interval({r["seed"]: r[key] for r in runs}, theirs, level)
+                if attention == baseline:
+                    mean, low, high, n = None, None, None, None
+                out |= {f"diff_{key}": mean, f"diff_{key}_low": low, f"diff_{key}_high": high, f"diff_{key}_n": n}
             for key in ("input_psnr", "tile", "params_m", "macs_g", "steps", "train_time_min", "images_per_s"):
                 out[key] = mean_sd([r[key] for r in runs])[0]
             out["wall_time_min"] = mean_sd([r["wall_time_min"] for r in runs])[0]
@@ -170,27 +166,9 @@ def summary_rows(rows: Sequence[dict[str, Any]], baseline: str = BASELINE, level
     return table
 
 
-def _paired(row: dict[str, Any], base: dict[Any, dict[str, Any]], key: str) -> bool:
-    other = base.get(row["seed"])
-    return other is not None and row[key] is not None and other[key] is not None
-
-
 # -- markdown ----------------------------------------------------------------------------------------------------
-def _pm(mean: float | None, sd: float | None, fmt: str = ".2f") -> str | None:
-    if mean is None:
-        return None
-    return f"{mean:{fmt}}" + (f" ± {sd:{fmt.lstrip('+')}}" if sd is not None else "")
-
-
-def _ci(mean: float | None, low: float | None, high: float | None) -> str | None:
-    if mean is None:
-        return None
-    interval = f" [{low:+.2f}, {high:+.2f}]" if low is not None else " (one seed: no interval)"
-    return f"{mean:+.2f}{interval}"
-
-
 def _diff(row: dict[str, Any], key: str) -> str | None:
-    return _ci(row.get(f"diff_{key}"), row.get(f"diff_{key}_low"), row.get(f"diff_{key}_high"))
+    return reports.format_interval(row.get(f"diff_{key}"), row.get(f"diff_{key}_low"), row.get(f"diff_{key}_high"))
 
 
 COLUMNS = {
@@ -218,25 +196,15 @@ def _display(row: dict[str, Any]) -> dict[str, Any]:
         **row,
         "crop_label": f"{row['crop']}²" if row["crop"] else "—",
         "attention_label": row["attention"] if anchor else LABELS.get(row["attention"], row["attention"]),
-        "psnr_text": _pm(row.get("psnr_mean"), row.get("psnr_sd")),
+        "psnr_text": reports.format_mean_sd(row.get("psnr_mean"), row.get("psnr_sd")),
         "diff_psnr_text": _diff(row, "psnr"),
-        "tiled_text": _pm(row.get("tiled_psnr_mean"), row.get("tiled_psnr_sd")),
+        "tiled_text": reports.format_mean_sd(row.get("tiled_psnr_mean"), row.get("tiled_psnr_sd")),
         "diff_tiled_text": _diff(row, "tiled_psnr"),
-        "gap_text": _ci(
+        "gap_text": reports.format_interval(
             row.get("whole_minus_tiled_mean"), row.get("whole_minus_tiled_low"), row.get("whole_minus_tiled_high")
         ),
-        "ssim_text": _pm(row.get("ssim_mean"), row.get("ssim_sd"), ".4f"),
+        "ssim_text": reports.format_mean_sd(row.get("ssim_mean"), row.get("ssim_sd"), ".4f"),
     }
-
-
-def _decide(low: float | None, high: float | None, above: str, below: str) -> str:
-    if low is None:
-        return "one seed, no interval"
-    if low > 0:
-        return above
-    if high < 0:
-        return below
-    return "not distinguishable (the interval holds 0)"
 
 
 def verdicts(
@@ -252,12 +220,12 @@ def verdicts(
         where = f"{TASKS.get(row['task'], row['task'])}, crop {row['crop']}²"
         if row.get("diff_psnr") is not None and row["attention"] != baseline:
             low, high = row.get("diff_psnr_low"), row.get("diff_psnr_high")
-            decision = _decide(low, high, f"{name} above RELA", f"{name} below RELA")
+            decision = reports.interval_verdict(low, high, f"{name} above RELA", f"{name} below RELA")
             against.append(f"- {where}: {name} − RELA {row['diff_psnr']:+.2f} dB, {_interval(row)}: **{decision}**.")
         if row.get("whole_minus_tiled_mean") is not None:
             low, high = row.get("whole_minus_tiled_low"), row.get("whole_minus_tiled_high")
-            decision = _decide(low, high, "one pass beats the tiles", "the tiles beat one pass")
-            gap = _ci(row["whole_minus_tiled_mean"], low, high)
+            decision = reports.interval_verdict(low, high, "one pass beats the tiles", "the tiles beat one pass")
+            gap = reports.format_interval(row["whole_minus_tiled_mean"], low, high)
             gaps.append(f"- {where}: {name} whole − tiled {gap} dB: **{decision}**.")
     return against, gaps
 
@@ -380,11 +348,11 @@ def render_initialisation(table: Sequence[dict[str, Any]], reference: str = "lin
         {
             "where": f"{TASKS.get(r['task'], r['task'])}, {r['crop']}², `{r['set']}`",
             "seeds": r["seeds"],
-            "shared": _pm(r["rela_shared_mean"], r["rela_shared_sd"]),
-            "independent": _pm(r["rela_independent_mean"], r["rela_independent_sd"]),
+            "shared": reports.format_mean_sd(r["rela_shared_mean"], r["rela_shared_sd"]),
+            "independent": reports.format_mean_sd(r["rela_independent_mean"], r["rela_independent_sd"]),
             "diff_shared": _paired_cell(r, "shared"),
             "diff_independent": _paired_cell(r, "independent"),
-            "shift": _ci(r["shared_minus_independent"], r["shift_low"], r["shift_high"]),
+            "shift": reports.format_interval(r["shared_minus_independent"], r["shift_low"], r["shift_high"]),
         }
         for r in table
     ]
@@ -410,7 +378,7 @@ def render_initialisation(table: Sequence[dict[str, Any]], reference: str = "lin
 
 def _paired_cell(row: dict[str, Any], name: str) -> str:
     sd = row[f"diff_{name}_sd"]
-    interval = _ci(row[f"diff_{name}_mean"], row[f"diff_{name}_low"], row[f"diff_{name}_high"])
+    interval = reports.format_interval(row[f"diff_{name}_mean"], row[f"diff_{name}_low"], row[f"diff_{name}_high"])
     return f"{interval} (sd {'—' if sd is None else f'{sd:.2f}'})"
 
 
@@ -428,37 +396,29 @@ def plot_set(rows: Sequence[dict[str, Any]], wanted: str | None = None) -> str |
 def plot(rows: Sequence[dict[str, Any]], table: Sequence[dict[str, Any]], path: str | Path, set_name: str) -> Path:
     """Per task (one row of panels): each seed's PSNR per crop and variant (filled: whole image, hollow: tiled),
     and the paired differences to RELA with their 95 % intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = [r for r in rows if r["set"] == set_name]
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(13, 3.9 * len(tasks)), squeeze=False)
-    for (ax_points, ax_diff), task in zip(axes, tasks):
-        chosen = [r for r in rows if r["task"] == task]
-        crops = sorted({r["crop"] for r in chosen}, key=lambda c: -(c or 0))
-        attentions = sorted({r["attention"] for r in chosen}, key=lambda a: (_attention_rank(a), str(a)))
-        _points_panel(ax_points, chosen, crops, attentions)
-        diffs = [r for r in table if r["task"] == task and r["set"] == set_name and r.get("diff_psnr") is not None]
-        _diff_panel(ax_diff, chosen, diffs, crops, [a for a in attentions if a != BASELINE])
-        label = TASKS.get(task, task)
-        inputs = [r["input_psnr"] for r in chosen if r["input_psnr"] is not None]
-        ax_points.set_title(f"{label}: PSNR per seed" + (f" (input {inputs[0]:.2f} dB)" if inputs else ""), fontsize=10)
-        ax_diff.set_title(f"{label}: paired difference to RELA, 95% CI", fontsize=10)
-    steps = sorted({r["steps"] for r in rows if r["steps"] is not None})
-    fig.suptitle(
-        f"Attention ablation on {SET_LABELS.get(set_name, set_name)} ({set_name}), {'/'.join(map(str, steps))} steps; "
-        "filled: whole image, hollow: tiles of the training crop",
-        fontsize=11,
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    with reports.figure(path, len(tasks), 2, figsize=(13, 3.9 * len(tasks)), squeeze=False) as (fig, axes):
+        for (ax_points, ax_diff), task in zip(axes, tasks):
+            chosen = [r for r in rows if r["task"] == task]
+            crops = sorted({r["crop"] for r in chosen}, key=lambda c: -(c or 0))
+            attentions = sorted({r["attention"] for r in chosen}, key=lambda a: (_attention_rank(a), str(a)))
+            _points_panel(ax_points, chosen, crops, attentions)
+            diffs = [r for r in table if r["task"] == task and r["set"] == set_name and r.get("diff_psnr") is not None]
+            _diff_panel(ax_diff, chosen, diffs, crops, [a for a in attentions if a != BASELINE])
+            label = TASKS.get(task, task)
+            inputs = [r["input_psnr"] for r in chosen if r["input_psnr"] is not None]
+            ax_points.set_title(
+                f"{label}: PSNR per seed" + (f" (input {inputs[0]:.2f} dB)" if inputs else ""), fontsize=10
+            )
+            ax_diff.set_title(f"{label}: paired difference to RELA, 95% CI", fontsize=10)
+        steps = "/".join(map(str, sorted({r["steps"] for r in rows if r["steps"] is not None})))
+        fig.suptitle(
+            f"Attention ablation on {SET_LABELS.get(set_name, set_name)} ({set_name}), {steps} steps; "
+            "filled: whole image, hollow: tiles of the training crop",
+            fontsize=11,
+        )
+    return Path(path)
 
 
 def _positions(crops: Sequence[Any], names: Sequence[str]) -> dict[tuple, float]:

@@ -40,13 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from laformer.benchmarks import time_calls
 from laformer.benchmarks.inputs import random_image
-from laformer.benchmarks.measure import finite_output, forward_memory
+from laformer.benchmarks.measure import forward_latency, forward_memory
 from laformer.benchmarks.memory import current_mb
 from laformer.benchmarks.networks import build as build_from_overrides
 from laformer.benchmarks.networks import cost as count_cost
-from laformer.reports import markdown_table, mean_sd, read_csv, t_interval, write_csv
+from laformer.reports import figure, markdown_table, mean_sd, paired_t_interval, read_csv, write_csv
+from laformer.reports import pareto_front as pareto
+from laformer.runs import read_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -150,13 +151,6 @@ def job_overrides(network: Network, seed: int, args: argparse.Namespace, extra: 
     return overrides + extra
 
 
-def read_summary(path: Path) -> dict[str, Any] | None:
-    """A finished job's summary; None while it is unfinished (no summary, or a damaged one)."""
-    from laformer.runs import read_summary as read_run_summary
-
-    return read_run_summary(path)
-
-
 def train(network: Network, seed: int, args: argparse.Namespace, extra: list[str], position: str) -> dict[str, Any]:
     """Train one job unless it finished; its summary, or ``{"failed": ...}``.
 
@@ -219,12 +213,7 @@ def measure(network: Network, args: argparse.Namespace) -> dict[str, Any]:
     row["baseline_mb"] = current_mb(device)
     first, second = args.sizes[0], args.sizes[1] if len(args.sizes) > 1 else None
     x = image(first, first)
-
-    def forward() -> Any:
-        with torch.inference_mode():
-            return net(x)
-
-    timing = time_calls(forward, args.repeats, args.warmup, device, check=finite_output)
+    timing, _ = forward_latency(net, x, "fp32", args.warmup, args.repeats)
     row.update(size=first, latency_s=timing.median, latency_all_s=" ".join(f"{t:.4f}" for t in timing.times))
     row["peak_delta_mb"] = forward_memory(net, x)
     x = None  # freed before the larger passes
@@ -313,16 +302,6 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def pareto(points: list[tuple[str, float, float]]) -> set[str]:
-    """Names on the front of (name, cost, quality): no other point is at most as costly and strictly better."""
-    front, best = set(), float("-inf")
-    for name, _, quality in sorted(points, key=lambda p: (p[1], -p[2])):
-        if quality > best:
-            front.add(name)
-            best = quality
-    return front
-
-
 def per_seed_rows(summaries: dict[tuple[str, int], dict], test_set: str, val_set: str) -> list[dict[str, Any]]:
     rows = []
     for (key, seed), summary in summaries.items():
@@ -368,9 +347,8 @@ def result_rows(
         row["macs_vs_ref"] = row["macs_g"] / costs[reference.key]["macs_g"] if reference else None
         row.update(test_psnr=mean, test_psnr_sd=sd)
         if reference is not None and not network.reference:
-            theirs = scores(reference.key)
-            diffs = [mine[s] - theirs[s] for s in sorted(mine) if s in theirs]
-            row["diff_vs_ref"], row["diff_low"], row["diff_high"] = t_interval(diffs)
+            paired = paired_t_interval(dict(sorted(mine.items())), scores(reference.key))
+            row["diff_vs_ref"], row["diff_low"], row["diff_high"] = paired[:3]
         m = measured.get(network.key, {})
         row["latency_s"] = _float(m.get("latency_s"))
         row["peak_delta_mb"] = _float(m.get("peak_delta_mb"))
@@ -432,15 +410,17 @@ def render(rows: list[dict], anchors: list[dict], args: argparse.Namespace, head
 
 def plot(rows: list[dict], anchors: list[dict], args: argparse.Namespace, path: Path) -> Path:
     """Held-out PSNR (mean, sd bars) against latency and against MACs; the Pareto front as a step line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
     panels = [("latency_s", f"forward latency at {args.sizes[0]}² (s, {args.device}, fp32, batch 1)")]
     panels.append(("macs_g", "MACs at 256 x 256 (G)"))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    with figure(path, 1, 2, dpi=120, figsize=(13, 5.2)) as (fig, axes):
+        _draw(fig, axes, rows, anchors, panels)
+    return path
+
+
+def _draw(fig: Any, axes: Any, rows: list[dict], anchors: list[dict], panels: list[tuple[str, str]]) -> None:
+    """Both panels of :func:`plot`: the points, one legend entry a network, the front and the anchors."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     colours: dict[str, str] = {}
     labelled: dict[str, set[str]] = {}
     for ax, (key, xlabel) in zip(axes, panels):
@@ -478,10 +458,6 @@ def plot(rows: list[dict], anchors: list[dict], args: argparse.Namespace, path: 
         "Quality against cost: one recipe, the same photos, the same machine "
         "(LAformer: ★ tiny, ✚ small; peers: ○ tiny, □ small)"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 # --- the command ------------------------------------------------------------------------------------------------

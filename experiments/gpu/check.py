@@ -1,35 +1,17 @@
 """One prepared GPU check: every GPU question of the suite in one short run (under 8 minutes on one GPU).
 
-Parts, in the order they run (``--parts`` picks some):
-
-- ``train``: 50 steps of the demo recipe (``experiment=demo``) and of ``model=small`` on 128 x 128 crops, at
-  ``32-true``, ``bf16-mixed`` and ``16-mixed``, each through the suite's own ``laformer.cli.train.train(cfg)`` on
-  a Hydra-composed config (no validation, no checkpoints). Rows: the last training loss (must be finite), training
-  images/s (``TrainingThroughput``: steps only, first step left out) and ``torch.cuda.max_memory_allocated``.
-- ``restore_4k``: one pass over a 3840 x 2160 photo mosaic with an untrained ``base`` RELA network through
-  ``laformer.inference.restore_image`` at fp32, bf16 and fp16: time, peak memory, and the PSNR of the bf16 and
-  fp16 outputs against the fp32 output.
-- ``peer_latency``: forward latency at 1024 x 1024 (batch 1, no autograd) of LAformer-base, Restormer
-  (``model=restormer``) and NAFNet-32 (``model=nafnet``), one process; ``ratio`` is the latency over
-  LAformer-base's at the same precision. A peer whose config (``conf/model/<name>.yaml``) or library is missing
-  is recorded as skipped, with the reason.
-- ``attention_scaling``: forward latency and peak memory of ``tiny`` with linear, RELA and softmax attention from
-  256^2 to 1024^2; ``ratio`` is the time over the size below (4x the pixels). ``softmax-unchunked`` is softmax with
-  the model's query chunking (``SoftmaxAttention.max_scores``, meant for the CPU fallback) switched off.
-- ``ddp``: the gradient-layout check (every parameter's gradient strides equal the parameter's, the condition
-  behind DDP's "Grad strides do not match bucket view strides" warning), then, where two GPUs exist, 50 steps of
-  the demo through ``laformer-train trainer=ddp trainer.devices=2`` (a subprocess); ``ratio`` is its images/s over
-  the one-GPU bf16 demo row. With one GPU the run is recorded as skipped.
-- ``compile``: the demo's training steps through ``laformer-train``, eager (``module.compile=false``) and under
-  ``torch.compile`` (``module.compile=true``): the measurement of ``experiments/throughput``
-  (``laformer.benchmarks.measure.train_run``), under the part's timeout; a failure to compile is recorded with its
-  reason. The dry run compiles with the ``eager`` backend (graph capture without Inductor's C++ build).
+Parts, in the order they run (``--parts`` picks some; each part's rows are described in ``README.md`` beside
+this script): ``train`` (the demo recipe and ``model=small`` through ``laformer.cli.train.train(cfg)`` at three
+precisions), ``restore_4k`` (one pass over a 3840 x 2160 mosaic at fp32, bf16 and fp16, PSNR against fp32),
+``peer_latency`` (LAformer-base, Restormer and NAFNet-32 at 1024²), ``attention_scaling`` (``tiny`` with each
+attention from 256² to 1024²), ``ddp`` (the gradient-layout check, then two-GPU training through ``laformer-train
+trainer=ddp``) and ``compile`` (eager against ``torch.compile`` through ``laformer-train``, as
+``experiments/throughput`` measures it).
 
 Timing, peak memory, inputs and networks come from ``laformer.benchmarks``, tables from ``laformer.reports``.
-
-Each part runs under a time budget (``Plan.budgets``) inside a total limit (``--time-limit``, 450 s): a part that
-overruns is stopped and recorded as ``timeout``, an error in one case is recorded as ``error`` with its message,
-and the run goes on. The CSV and Markdown tables are rewritten after every row, so even a killed run leaves
+Each part runs under a time budget (``Plan.budgets``) inside a total limit (``--time-limit``, 450 s) through
+``laformer.benchmarks.parts``: an overrun is recorded as ``timeout``, an error in one case as ``error`` with its
+message, and the run goes on. The CSV and Markdown tables are rewritten after every row, so even a killed run leaves
 everything measured so far.
 
     bash experiments/gpu/check.sh                        # on a GPU: experiments/gpu/results_<gpu>.{csv,md}
@@ -39,12 +21,9 @@ everything measured so far.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import gc
 import math
 import os
-import re
 import sys
 import tempfile
 import time
@@ -52,12 +31,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from laformer.benchmarks import PeakMemory, Timing, time_calls
 from laformer.benchmarks.inputs import noisy_photo, random_image
-from laformer.benchmarks.machine import BudgetSpent, device_name, machine_facts, time_limit
-from laformer.benchmarks.measure import finite_output, train_run
-from laformer.benchmarks.networks import build
+from laformer.benchmarks.machine import device_name, machine_facts, slug
+from laformer.benchmarks.measure import describe_error as describe
+from laformer.benchmarks.measure import forward_latency, gradient_layout_mismatches, precision_problem, train_run
+from laformer.benchmarks.memory import free_memory, gpu_peak, peak_of
+from laformer.benchmarks.networks import build, compose_train_config, has_model_config
+from laformer.benchmarks.parts import BudgetedPart, run_budgeted
 from laformer.reports import markdown_table, write_csv
+from laformer.reports import short_number as fmt
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -204,25 +186,6 @@ LEGEND = (
 )
 
 
-def describe(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unknown"
-
-
-def fmt(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
-    return str(value)
-
-
 # --- results -----------------------------------------------------------------------------------------------
 
 
@@ -264,82 +227,11 @@ class Results:
         return "\n".join(lines) + "\n"
 
 
-# --- shared helpers ----------------------------------------------------------------------------------------
-
-
-def compose_train(overrides: list[str], run_dir: Path):
-    """The composed ``train`` config for ``overrides``, as ``hydra.main`` hands it to ``train(cfg)``."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from laformer.runs import config_dir, register_resolvers
-
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(run_dir)
-        cfg.hydra.job.num = 0
-        cfg.hydra.job.id = "gpu-check"
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
-
-
-def model_config_path(name: str) -> Path:
-    from laformer.runs import config_dir
-
-    return Path(config_dir()) / "model" / f"{name}.yaml"
-
-
-def free_memory(collect: bool = True) -> None:
-    """Hand cached GPU memory back; ``collect`` also runs the garbage collector (most of a second in a big process)."""
-    import torch
-
-    if collect:
-        gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def precision_problem(precision: str, device) -> str | None:
-    """Why ``precision`` (fp16/bf16 or 16-mixed/bf16-mixed) cannot run on ``device``, or None."""
-    import torch
-
-    if precision in ("fp16", "16-mixed") and device.type == "cpu":
-        return "fp16 needs a GPU (the suite refuses fp16 on the CPU); dry run on the CPU"
-    if precision in ("bf16", "bf16-mixed") and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return "this GPU does not support bf16"
-    return None
-
-
-def forward_latency(net, x, precision: str, warmup: int, repeats: int) -> tuple[list[float], float | None]:
-    """Forward times (s) of ``repeats`` passes after ``warmup`` ones, no autograd, and the GPU's peak memory (MiB)."""
-    import torch
-
-    from laformer.inference.restore import autocast_context
-
-    def forward():
-        with torch.no_grad(), autocast_context(precision, x.device):
-            return net(x)
-
-    cuda = x.device.type == "cuda"
-    for _ in range(warmup):
-        forward()
-    with PeakMemory(x.device) if cuda else contextlib.nullcontext() as memory:
-        timing = time_calls(forward, repeats, 0, x.device, check=finite_output)
-    return timing.times, memory.peak_mb if cuda else None
-
-
 # --- parts -------------------------------------------------------------------------------------------------
 
 
 @dataclass
-class Context:
+class Context(BudgetedPart):
     plan: Plan
     device: object  # torch.device
     work_dir: Path
@@ -347,36 +239,13 @@ class Context:
     deadline: float  # time.monotonic() when the part's budget ends
     in_flight: Row | None = None  # the case being measured, for the timeout row
 
-    def left(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def attempt(self, row: Row, measure: Callable[..., None], *args: object, collect: bool = False) -> Row:
-        """Fill ``row`` by ``measure(row, *args)``; an exception makes it an ``error`` row (a part timeout passes).
-
-        ``collect``: run the garbage collector afterwards, so what the case left in reference cycles (a Trainer and
-        its module) is freed before the next case's peak memory is measured.
-        """
-        self.in_flight = row
-        try:
-            measure(row, *args)
-        except Exception as exc:
-            row.status, row.note = "error", describe(exc)
-        finally:
-            free_memory(collect)
-        self.in_flight = None  # still set when a BudgetSpent passes, so the timeout row names this case
-        return row
-
 
 def part_train(ctx: Context) -> Iterator[Row]:
     for label, overrides in ctx.plan.train_models:
         for precision in TRAIN_PRECISIONS:
             row = Row("train", f"{label}/{precision}", model=label, precision=precision)
-            problem = precision_problem(precision, ctx.device)
-            if problem:
-                row.status, row.note = "skipped", problem
-                yield row
-            else:
-                yield ctx.attempt(row, measure_training, ctx, overrides, collect=ctx.device.type == "cuda")
+            skip, collect = precision_problem(precision, ctx.device), ctx.device.type == "cuda"
+            yield ctx.attempt(row, measure_training, ctx, overrides, collect=collect, skip=skip)
 
 
 def measure_training(row: Row, ctx: Context, overrides: tuple[str, ...]) -> None:
@@ -384,7 +253,7 @@ def measure_training(row: Row, ctx: Context, overrides: tuple[str, ...]) -> None
     from laformer.cli.train import train
 
     plan, device = ctx.plan, ctx.device
-    cfg = compose_train(
+    cfg = compose_train_config(
         [
             *overrides,
             *TRAIN_COMMON,
@@ -394,15 +263,15 @@ def measure_training(row: Row, ctx: Context, overrides: tuple[str, ...]) -> None
             "trainer.devices=1",
         ],
         ctx.work_dir / "train" / row.case.replace("/", "_"),
+        job_id="gpu-check",
     )
-    cuda = device.type == "cuda"
-    with PeakMemory(device) if cuda else contextlib.nullcontext() as memory:
+    with gpu_peak(device) as memory:
         summary = train(cfg)
     row.size = f"{cfg.data.patch_size}x{cfg.data.patch_size} x{cfg.data.batch_size}"
     row.steps, row.loss = summary["steps"], summary["metrics"].get("train/loss")
     row.images_per_s = summary["throughput"]["images_per_s"]
     row.time_s = summary["throughput"]["train_time_s"]
-    row.peak_mem_mb = memory.peak_mb if cuda else None
+    row.peak_mem_mb = peak_of(memory)
     if row.loss is None or not math.isfinite(row.loss):
         row.status, row.note = "error", f"training loss is {row.loss}"
     elif row.steps != plan.train_steps:
@@ -424,12 +293,8 @@ def part_restore_4k(ctx: Context) -> Iterator[Row]:
             precision=precision,
             size=f"{width}x{height}",
         )
-        problem = precision_problem(precision, ctx.device)
-        if problem:
-            row.status, row.note = "skipped", problem
-            yield row
-        else:
-            yield ctx.attempt(row, measure_restore, ctx, net, image, outputs)
+        skip = precision_problem(precision, ctx.device)
+        yield ctx.attempt(row, measure_restore, ctx, net, image, outputs, skip=skip)
 
 
 def measure_restore(row: Row, ctx: Context, net, image, outputs: dict) -> None:
@@ -440,12 +305,11 @@ def measure_restore(row: Row, ctx: Context, net, image, outputs: dict) -> None:
     from laformer.metrics.image_metrics import psnr
 
     restore_image(net, image[:, :256, :256], precision=row.precision)
-    cuda = ctx.device.type == "cuda"
-    with PeakMemory(ctx.device) if cuda else contextlib.nullcontext() as memory:
+    with gpu_peak(ctx.device) as memory:
         start = time.perf_counter()
         out = restore_image(net, image, precision=row.precision)
         row.time_s = time.perf_counter() - start
-    row.peak_mem_mb = memory.peak_mb if cuda else None
+    row.peak_mem_mb = peak_of(memory)
     if not torch.isfinite(out).all():
         row.status, row.note = "error", "non-finite output"
         return
@@ -471,7 +335,7 @@ def part_peer_latency(ctx: Context) -> Iterator[Row]:
         label = PEER_NAMES.get(name, name)
         row = Row("peer_latency", label, model=f"model={name}", size=f"{side}x{side}")
         net = None
-        if not model_config_path(name).is_file():
+        if not has_model_config(name):
             row.status, row.note = "skipped", f"no conf/model/{name}.yaml"
         else:
             try:
@@ -487,12 +351,8 @@ def part_peer_latency(ctx: Context) -> Iterator[Row]:
         x = random_image(3, side, side, device, channels_last=device.type == "cpu")
         for precision in plan.peer_precisions:
             row = dataclasses.replace(row, case=f"{label}/{precision}", precision=precision)
-            problem = precision_problem(precision, device)
-            if problem:
-                row.status, row.note = "skipped", problem
-            else:
-                ctx.attempt(row, measure_latency, net, x, plan.warmup, plan.repeats)
-            rows.append(row)
+            skip = precision_problem(precision, device)
+            rows.append(ctx.attempt(row, measure_latency, net, x, plan.warmup, plan.repeats, skip=skip))
             yield row
         del net, x
         free_memory(device.type == "cuda")
@@ -504,10 +364,10 @@ def part_peer_latency(ctx: Context) -> Iterator[Row]:
 
 
 def measure_latency(row: Row, net, x, warmup: int, repeats: int) -> None:
-    times, row.peak_mem_mb = forward_latency(net, x, row.precision, warmup, repeats)
-    row.time_s = Timing(times).median
+    timing, row.peak_mem_mb = forward_latency(net, x, row.precision, warmup, repeats)
+    row.time_s = timing.median
     params = sum(p.numel() for p in net.parameters()) / 1e6
-    row.note = f"{params:.2f} M params; median of {len(times)}"
+    row.note = f"{params:.2f} M params; median of {len(timing.times)}"
 
 
 def part_attention_scaling(ctx: Context) -> Iterator[Row]:
@@ -557,14 +417,14 @@ def measure_scaling(row: Row, ctx: Context, net, variant: str, previous: Row | N
     if variant == "softmax-unchunked":
         SoftmaxAttention.max_scores = 2**62  # every query in one fused call
     try:
-        times, row.peak_mem_mb = forward_latency(net, x, "fp32", plan.warmup if previous is None else 0, 1)
-        if times[0] < 1 and plan.repeats > 1:
-            times, row.peak_mem_mb = forward_latency(net, x, "fp32", 0, plan.repeats)
+        timing, row.peak_mem_mb = forward_latency(net, x, "fp32", plan.warmup if previous is None else 0, 1)
+        if timing.times[0] < 1 and plan.repeats > 1:
+            timing, row.peak_mem_mb = forward_latency(net, x, "fp32", 0, plan.repeats)
     finally:
         SoftmaxAttention.max_scores = chunking
-    row.time_s = Timing(times).median
+    row.time_s = timing.median
     row.ratio = row.time_s / previous.time_s if previous is not None else None
-    row.note = f"median of {len(times)}" + ("; queries in one call" if variant == "softmax-unchunked" else "")
+    row.note = f"median of {len(timing.times)}" + ("; queries in one call" if variant == "softmax-unchunked" else "")
 
 
 def part_ddp(ctx: Context) -> Iterator[Row]:
@@ -584,23 +444,12 @@ def part_ddp(ctx: Context) -> Iterator[Row]:
 
 
 def measure_grad_layout(row: Row, device) -> None:
-    """One backward of ``small``: every parameter's raw gradient must have the parameter's strides.
-
-    DDP copies each gradient into a bucket laid out like its parameter, and warns ("Grad strides do not match
-    bucket view strides") when the two differ.
-    """
-    import torch
-
-    net = build(["model=small"]).to(device)
-    x = torch.rand(2, 3, 64, 64, device=device)
-    params = dict(net.named_parameters())
-    grads = torch.autograd.grad(net(x).square().mean(), list(params.values()))
-    odd = [
-        f"{name} {tuple(g.stride())} vs {tuple(p.stride())}"
-        for (name, p), g in zip(params.items(), grads)
-        if g.stride() != p.stride()
-    ]
-    row.note = f"{len(params) - len(odd)}/{len(params)} gradients laid out as their parameters"
+    """One backward of ``small``: every parameter's raw gradient must have the parameter's strides (DDP's
+    "Grad strides do not match bucket view strides" warning otherwise)."""
+    params, odd = gradient_layout_mismatches(
+        build(["model=small"]).to(device), random_image(3, 64, 64, device, batch=2)
+    )
+    row.note = f"{params - len(odd)}/{params} gradients laid out as their parameters"
     if odd:
         row.status, row.note = "error", row.note + "; e.g. " + "; ".join(odd[:3])
 
@@ -612,11 +461,8 @@ def measure_ddp(row: Row, ctx: Context, gpus: int) -> None:
     if gpus:
         overrides.append("trainer.accelerator=gpu")
     run = train_run(overrides, run_dir, ctx.left() - 5, env=None if gpus else {"OMP_NUM_THREADS": "1"}, cwd=ROOT)
-    if run.returncode is None:
-        row.status, row.note = "timeout", f"laformer-train did not finish: {run.tail()}"
-        return
-    if not run.ok:
-        row.status, row.note = "error", f"exit {run.returncode}: {run.tail()}"
+    if run.failure():
+        row.status, row.note = run.failure()
         return
     speed = run.speed()
     row.steps, row.loss, row.images_per_s = speed["steps"], speed["loss"], speed["images_per_s"]
@@ -652,10 +498,9 @@ def part_compile(ctx: Context) -> Iterator[Row]:
             row.size = (
                 f"{run.summary.get('patch_size')}x{run.summary.get('patch_size')} x{run.summary.get('batch_size')}"
             )
-        if run.returncode is None:
-            row.status, row.note = "timeout", row.note + f"; still running at the budget: {run.tail()}"
-        elif not run.ok:
-            row.status, row.note = "error", row.note + f"; laformer-train exit {run.returncode}: {run.tail()}"
+        if run.failure():
+            row.status, note = run.failure()
+            row.note += f"; {note}"
         else:
             row.steps, row.loss, row.images_per_s = speed["steps"], speed["loss"], speed["images_per_s"]
             row.time_s = speed["train_time_s"]
@@ -686,15 +531,7 @@ def run_part(name: str, function: Callable[[Context], Iterator[Row]], ctx: Conte
     """Record every row ``function`` yields; an error or an overrun ends the part with one row saying so."""
     started = time.monotonic()
     try:
-        with time_limit(budget):
-            for row in function(ctx):
-                ctx.results.add(row)
-    except BudgetSpent as exc:
-        row = ctx.in_flight or Row(name, "(part)")
-        row.status, row.note = "timeout", f"{exc} during this case; the cases after it were not run"
-        ctx.results.add(row)
-    except Exception as exc:
-        ctx.results.add(Row(name, "(part)", "error", note=describe(exc)))
+        run_budgeted(lambda: function(ctx), budget, ctx.results.add, ctx, lambda: Row(name, "(part)"))
     finally:
         free_memory(ctx.device.type == "cuda")
     print(f"[gpu-check] {name} took {time.monotonic() - started:.1f} s", flush=True)

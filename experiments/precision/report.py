@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from laformer.reports import markdown_table, read_job_summaries, write_csv
+from laformer.reports import figure, job_speed, markdown_table, read_job_summaries, write_csv
 
 ORDER = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
 COLUMNS = {
@@ -50,8 +50,7 @@ def precision_rows(summaries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 f"job summary of {summary.get('run_dir')} does not name its precision: it was written by an older "
                 "laformer-train; rerun the job"
             )
-        metrics, throughput = summary.get("metrics", {}), summary.get("throughput") or {}
-        train_time = throughput.get("train_time_s")
+        metrics, speed = summary.get("metrics", {}), job_speed(summary)
         rows.append(
             {
                 "precision": summary["precision"],
@@ -59,11 +58,11 @@ def precision_rows(summaries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "psnr": metrics.get("val/psnr"),
                 "ssim": metrics.get("val/ssim"),
                 "input_psnr": summary.get("input_psnr", metrics.get("val/input_psnr")),
-                "steps": summary.get("steps"),
-                "batches_per_s": throughput.get("batches_per_s"),
-                "images_per_s": throughput.get("images_per_s"),
-                "train_time_min": train_time / 60 if train_time is not None else None,
-                "wall_time_min": summary["wall_time_s"] / 60 if summary.get("wall_time_s") is not None else None,
+                "steps": speed["steps"],
+                "batches_per_s": (summary.get("throughput") or {}).get("batches_per_s"),
+                "images_per_s": speed["images_per_s"],
+                "train_time_min": speed["train_time_min"],
+                "wall_time_min": speed["wall_time_min"],
                 "run_dir": summary.get("run_dir"),
             }
         )
@@ -85,30 +84,20 @@ def render_markdown(rows: Sequence[dict[str, Any]], sweep_dir: str | Path) -> st
 
 def plot(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Bars of validation PSNR and training images/s per precision."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     names = [r["precision"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
-    for ax, (key, title, fmt) in zip(
-        axes, [("psnr", "validation PSNR (dB)", ".2f"), ("images_per_s", "training images / s", ".1f")]
-    ):
-        values = [r[key] if r[key] is not None else float("nan") for r in rows]
-        bars = ax.bar(names, values, color=["tab:blue", "tab:orange", "tab:green", "tab:gray"][: len(rows)])
-        ax.bar_label(bars, labels=[format(v, fmt) for v in values], fontsize=9)
-        ax.set_title(title)
-        finite = [v for v in values if v == v]
-        if key == "psnr" and finite:
-            ax.set_ylim(min(finite) - 1.0, max(finite) + 0.5)
-    fig.suptitle(f"Precision sweep: {rows[0]['attention']} LAformer, {rows[0]['steps']} steps each", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    with figure(path, 1, 2, figsize=(9, 3.8)) as (fig, axes):
+        for ax, (key, title, fmt) in zip(
+            axes, [("psnr", "validation PSNR (dB)", ".2f"), ("images_per_s", "training images / s", ".1f")]
+        ):
+            values = [r[key] if r[key] is not None else float("nan") for r in rows]
+            bars = ax.bar(names, values, color=["tab:blue", "tab:orange", "tab:green", "tab:gray"][: len(rows)])
+            ax.bar_label(bars, labels=[format(v, fmt) for v in values], fontsize=9)
+            ax.set_title(title)
+            finite = [v for v in values if v == v]
+            if key == "psnr" and finite:
+                ax.set_ylim(min(finite) - 1.0, max(finite) + 0.5)
+        fig.suptitle(f"Precision sweep: {rows[0]['attention']} LAformer, {rows[0]['steps']} steps each", fontsize=11)
+    return Path(path)
 
 
 def write_report(sweep_dir: str | Path, out_dir: str | Path) -> list[dict[str, Any]]:

@@ -30,24 +30,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from laformer.benchmarks.inputs import photo_crop
 from laformer.benchmarks.networks import build
-from laformer.data.demo import center_crop, load_demo_photo
 from laformer.inference.checkpoint import load_network
 from laformer.models.rank import DEFAULT_ENERGY, DEFAULT_RTOL, attention_rank_report
-from laformer.reports import job_axes, markdown_table, read_csv, read_job_summaries, write_csv
+from laformer.reports import figure, job_axes, markdown_table, read_csv, read_job_summaries, write_csv
 
 STATES = ("untrained", "trained")
 # What tells the trained networks of one sweep apart (None for untrained models and bare --ckpt files).
 RUN_KEYS = ("task", "crop", "seed")
 ATTENTION_NAMES = {"LinearAttention": "linear", "RankEnhancedLinearAttention": "rela", "SoftmaxAttention": "softmax"}
-
-
-def photo_crop(size: int, photo: str = "chelsea") -> torch.Tensor:
-    """(1, 3, size, size) float64 centre crop of a photo bundled with scikit-image, in [0, 1]."""
-    image = center_crop(load_demo_photo(photo), size)
-    if image.shape[:2] != (size, size):
-        raise ValueError(f"photo {photo!r} is smaller than {size} x {size}")
-    return torch.from_numpy(image.copy()).permute(2, 0, 1).unsqueeze(0).double() / 255.0
 
 
 def untrained_models(
@@ -290,24 +282,14 @@ PANELS = {"rank": "numerical rank", "energy_rank": "energy rank"}
 def plot(summary: Sequence[dict], path: str | Path) -> Path:
     """Numerical and energy rank per level, side by side: median bars with whiskers from the smallest to the
     largest head, log scale, with full rank N (solid) and the head dimension d (dotted)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(13, 4.4), sharey=True)
-    for ax, (key, label) in zip(axes, PANELS.items()):
-        plot_panel(ax, summary, key)
-        ax.set_title(label, fontsize=10)
-    axes[0].set_ylabel("rank of the attention map")
-    axes[0].legend(fontsize=8, ncol=2)
-    fig.suptitle("Attention-map rank per level (solid line: full rank N; dotted: head dim d)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    with figure(path, 1, len(PANELS), figsize=(13, 4.4), sharey=True) as (fig, axes):
+        for ax, (key, label) in zip(axes, PANELS.items()):
+            plot_panel(ax, summary, key)
+            ax.set_title(label, fontsize=10)
+        axes[0].set_ylabel("rank of the attention map")
+        axes[0].legend(fontsize=8, ncol=2)
+        fig.suptitle("Attention-map rank per level (solid line: full rank N; dotted: head dim d)", fontsize=10)
+    return Path(path)
 
 
 def plot_panel(ax: Any, summary: Sequence[dict], key: str) -> None:

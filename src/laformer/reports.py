@@ -1,14 +1,17 @@
 """Study reports: the job summaries of a sweep as rows, tables in CSV and markdown, the statistics every study
-reports (mean, sd, the paired t-interval), and the hook that writes a study's table and plot when its Hydra
-multirun ends. Tables go through pandas, statistics through SciPy; no study writes its own."""
+reports (mean, sd, the paired t-interval, what an interval decides, a Pareto front) and their cells, the figure a
+study draws into, and the hook that writes a study's table and plot when its Hydra multirun ends. Tables go through
+pandas, statistics through SciPy; no study writes its own."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,7 +19,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig
 
-from laformer.runs import SUMMARY_FILE, config_dir
+from laformer.runs import SUMMARY_FILE, config_dir, job_folders
 
 T = TypeVar("T")
 
@@ -31,7 +34,7 @@ def read_job_summaries(sweep_dir: str | Path) -> list[dict[str, Any]]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep folder not found: {sweep_dir} (pass the folder holding the jobs 0/, 1/, ...)")
-    paths = sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}"), key=lambda p: _job_order(p.parent.name))
+    paths = [folder / SUMMARY_FILE for folder in job_folders(sweep_dir)]
     if not paths:
         raise FileNotFoundError(
             f"no job summaries (*/{SUMMARY_FILE}) under {sweep_dir}: did the sweep's jobs finish? Each job writes "
@@ -40,8 +43,17 @@ def read_job_summaries(sweep_dir: str | Path) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in paths]
 
 
-def _job_order(name: str) -> tuple[int, str]:
-    return (int(name), "") if name.isdigit() else (sys.maxsize, name)
+def job_speed(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's length and speed from its summary: steps, training minutes and images/s (training steps only, as
+    ``TrainingThroughput`` counts them), and the whole job's minutes (scoring included); None where not recorded."""
+    throughput = summary.get("throughput") or {}
+    train_time, wall = throughput.get("train_time_s"), summary.get("wall_time_s")
+    return {
+        "steps": summary.get("steps"),
+        "train_time_min": train_time / 60 if train_time is not None else None,
+        "images_per_s": throughput.get("images_per_s"),
+        "wall_time_min": wall / 60 if wall is not None else None,
+    }
 
 
 def parse_overrides(overrides: Sequence[str] | None) -> dict[str, str]:
@@ -222,3 +234,224 @@ def t_interval(values: Sequence[float | None], level: float = 0.95) -> tuple[flo
     n = len([v for v in values if v is not None])
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / n**0.5
     return mean, mean - half, mean + half
+
+
+def paired_t_interval(
+    values: Mapping[Any, float | None], reference: Mapping[Any, float | None], level: float = 0.95
+) -> tuple[float | None, float | None, float | None, int]:
+    """(mean, low, high, n): the paired t-interval of ``values - reference`` over the keys (seeds) both hold.
+
+    ``values`` and ``reference`` map a pairing key, usually the seed, to a score; a key missing on either side or
+    a None score is left out. The studies compare a variant with its reference trained under the same seed.
+    """
+    diffs = [
+        value - reference[key] for key, value in values.items() if value is not None and reference.get(key) is not None
+    ]
+    return (*t_interval(diffs, level), len(diffs))
+
+
+def format_mean_sd(mean: float | None, sd: float | None, fmt: str = ".2f") -> str | None:
+    """``29.41 ± 0.12`` (just the mean where there is no sd; None where there is no mean), for a table cell."""
+    if mean is None:
+        return None
+    return f"{mean:{fmt}}" + (f" ± {sd:{fmt.lstrip('+')}}" if sd is not None else "")
+
+
+def format_interval(mean: float | None, low: float | None, high: float | None) -> str | None:
+    """``+0.12 [-0.05, +0.29]``: a signed difference and its interval, or the note that one seed gives none."""
+    if mean is None:
+        return None
+    interval = f" [{low:+.2f}, {high:+.2f}]" if low is not None else " (one seed: no interval)"
+    return f"{mean:+.2f}{interval}"
+
+
+def interval_verdict(low: float | None, high: float | None, above: str, below: str) -> str:
+    """What an interval of a difference decides: ``above`` (all of it above 0), ``below``, or neither."""
+    if low is None or high is None:
+        return "one seed, no interval"
+    if low > 0:
+        return above
+    if high < 0:
+        return below
+    return "not distinguishable (the interval holds 0)"
+
+
+def short_number(value: Any) -> str:
+    """A cell of a measurement table: four significant digits (none after the point from 1000 up), empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def pareto_front(points: Sequence[tuple[str, float, float]]) -> set[str]:
+    """Names on the front of (name, cost, quality) points: no other point is at most as costly and strictly better."""
+    front, best = set(), float("-inf")
+    for name, _, quality in sorted(points, key=lambda p: (p[1], -p[2])):
+        if quality > best:
+            front.add(name)
+            best = quality
+    return front
+
+
+@contextlib.contextmanager
+def figure(
+    path: str | Path, nrows: int = 1, ncols: int = 1, dpi: int = 110, **subplots: Any
+) -> Iterator[tuple[Any, Any]]:
+    """``with figure(path, 1, 2, figsize=(9, 4)) as (fig, axes): ...``: a study's plot, drawn off-screen.
+
+    The figure is laid out tightly, saved to ``path`` (its folder created) and closed when the block ends; an
+    exception in the block saves nothing. ``subplots`` go to ``matplotlib.pyplot.subplots``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(nrows, ncols, **subplots)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi)
+    finally:
+        plt.close(fig)
+
+
+# --- choosing a setting on the validation photos; learning curves --------------------------------------------------
+
+
+def select_by_validation(
+    records: Sequence[Mapping[str, Any]],
+    group: Sequence[str],
+    setting: str,
+    score: str,
+    higher_is_better: bool = True,
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The setting (a learning rate, a design choice) each group scores best with, on ``score`` alone.
+
+    ``records`` are per-job rows (one per group, setting and seed); ``group`` names the keys that identify whose
+    setting is chosen (``("point", "network")``), ``setting`` the key chosen over, and ``score`` the validation
+    score (``"val_psnr"``). Each setting's scores are averaged over the group's records (seeds); records without
+    the score are left out. No other key of a record is read: a held-out score beside the validation one cannot
+    change the choice, which is the point (a figure used to choose is a validation figure, never the headline).
+    Ties keep the setting seen first.
+
+    Returns ``{group values: {"setting", "score", "runs", "scores": {setting: mean}}}``, groups in first-seen order.
+    """
+    collected: dict[tuple[Any, ...], dict[Any, list[float]]] = {}
+    for record in records:
+        value = record.get(score)
+        if value is None:
+            continue
+        key = tuple(record.get(g) for g in group)
+        collected.setdefault(key, {}).setdefault(record.get(setting), []).append(float(value))
+    chosen = {}
+    for key, by_setting in collected.items():
+        means = {s: sum(v) / len(v) for s, v in by_setting.items()}
+        sign = 1.0 if higher_is_better else -1.0
+        best = max(means, key=lambda s: sign * means[s])  # max keeps the first of equals
+        chosen[key] = {"setting": best, "score": means[best], "runs": len(by_setting[best]), "scores": means}
+    return chosen
+
+
+def learning_curve_rows(
+    records: Sequence[Mapping[str, Any]],
+    group: Sequence[str],
+    score: str,
+    step: str = "step",
+    time: str = "train_time_s",
+    pair: str = "seed",
+    reference: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per group and step of a learning curve, from one record per kept checkpoint.
+
+    A record is a checkpoint of one job (``CurveCheckpoints`` writes the step and the training seconds), scored
+    afterwards (``score``: a held-out PSNR, say). Each row holds the group's keys, the step, the number of scored
+    records, the mean and sd of the score and the mean training minutes to that step. With ``reference`` (group
+    values, e.g. ``{"network": "laformer_rela"}``), each other group also gets the paired difference to the
+    reference group at the same step and the same other keys, paired by ``pair`` (the seed), with its 95 %
+    t-interval (``diff``, ``diff_low``, ``diff_high``, ``pairs``). Rows: groups in first-seen order, steps rising.
+    """
+    scores: dict[tuple[tuple[Any, ...], int], dict[Any, float | None]] = {}
+    minutes: dict[tuple[tuple[Any, ...], int], list[float]] = {}
+    for record in records:
+        key = (tuple(record.get(g) for g in group), int(record[step]))
+        scores.setdefault(key, {})[record.get(pair)] = record.get(score)
+        if record.get(time) is not None:
+            minutes.setdefault(key, []).append(float(record[time]) / 60)
+    order = list(dict.fromkeys(k[0] for k in scores))
+    rows = []
+    for key in sorted(scores, key=lambda k: (order.index(k[0]), k[1])):
+        values, step_value = scores[key], key[1]
+        mean, sd = mean_sd(list(values.values()))
+        spent = minutes.get(key)
+        row: dict[str, Any] = dict(zip(group, key[0]))
+        row.update({step: step_value, "runs": len([v for v in values.values() if v is not None])})
+        row.update({score: mean, f"{score}_sd": sd, "train_time_min": sum(spent) / len(spent) if spent else None})
+        if reference is not None:
+            mine = dict(zip(group, key[0]))
+            if any(mine.get(k) != v for k, v in reference.items()):
+                partner = tuple(reference.get(g, mine[g]) for g in group)
+                diff, low, high, n = paired_t_interval(values, scores.get((partner, step_value), {}))
+                row.update(diff=diff, diff_low=low, diff_high=high, pairs=n)
+        rows.append(row)
+    return rows
+
+
+def plot_learning_curves(
+    rows: Sequence[Mapping[str, Any]],
+    path: str | Path,
+    label: Sequence[str],
+    score: str,
+    score_label: str = "held-out PSNR (dB)",
+    step: str = "step",
+    lines: Mapping[str, float] | None = None,
+    title: str | None = None,
+) -> Path:
+    """PSNR against steps and against training minutes, one line per ``label`` group (``learning_curve_rows``).
+
+    ``lines`` draws horizontal references (``{"NL-means": 28.0}``) on both panels, so a reader sees when a network
+    passes a classical filter. Mean over seeds with sd bars; the x axes are logarithmic (doubling steps).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    curves: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row.get(score) is not None:
+            curves.setdefault(" ".join(str(row.get(k)) for k in label), []).append(row)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    try:
+        for ax, (key, xlabel) in zip(axes, ((step, "training steps"), ("train_time_min", "training time (min)"))):
+            for index, (name, points) in enumerate(curves.items()):
+                shown = sorted((p for p in points if p.get(key) is not None), key=lambda p: p[key])
+                if not shown:
+                    continue
+                ax.errorbar([p[key] for p in shown], [p[score] for p in shown],
+                            yerr=[p.get(f"{score}_sd") or 0 for p in shown], marker="o", markersize=4, capsize=3,
+                            color=f"C{index % 10}", label=name)  # fmt: skip
+            for text, value in (lines or {}).items():
+                ax.axhline(value, linestyle="--", color="0.6", linewidth=1)
+                ax.annotate(text, (0.01, value), xycoords=("axes fraction", "data"), fontsize=7, color="0.4",
+                            xytext=(0, 2), textcoords="offset points")  # fmt: skip
+            ax.set_xscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(f"{score_label}, mean ± sd over seeds")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7, loc="lower right")
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+    return path

@@ -49,6 +49,18 @@ def photo_mosaic(height: int, width: int, row_height: int = 720) -> np.ndarray:
     return canvas
 
 
+def photo_crop(size: int, photo: str = "chelsea") -> Any:
+    """(1, 3, size, size) float64 centre crop of a photo bundled with scikit-image, in [0, 1]."""
+    import torch
+
+    from laformer.data.demo import center_crop, load_demo_photo
+
+    image = center_crop(load_demo_photo(photo), size)
+    if image.shape[:2] != (size, size):
+        raise ValueError(f"photo {photo!r} is smaller than {size} x {size}")
+    return torch.from_numpy(image.copy()).permute(2, 0, 1).unsqueeze(0).double() / 255.0
+
+
 def add_noise(clean: Any, sigma: float, seed: int = 0) -> Any:
     """``clean`` (a float tensor in [0, 1]) with Gaussian noise of ``sigma`` (on the 0-255 scale), clipped."""
     import torch

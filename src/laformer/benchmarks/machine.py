@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -28,6 +29,11 @@ def device_name(device: Any) -> str:
     import torch
 
     return torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else cpu_name()
+
+
+def slug(text: str) -> str:
+    """A device's name as a file-name part: ``NVIDIA H200`` -> ``nvidia-h200`` (results are named by machine)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unknown"
 
 
 def machine_facts(device: Any) -> dict[str, str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from laformer.benchmarks.memory import PeakMemory
-from laformer.benchmarks.timing import time_calls
+from laformer.benchmarks.timing import Timing, time_calls
 
 
 def finite_output(output: Any) -> None:
@@ -38,6 +38,68 @@ def forward_memory(net: Any, x: Any) -> float:
     with PeakMemory(x.device) as memory, torch.inference_mode():
         finite_output(net(x))
     return memory.delta_mb
+
+
+def describe_error(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line of a results table: ``Type: message``, whitespace folded, cut at ``limit``."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def precision_problem(precision: str, device: Any) -> str | None:
+    """Why ``precision`` (fp16/bf16, or Lightning's 16-mixed/bf16-mixed) cannot run on ``device``, or None.
+
+    A measurement that cannot run is recorded as skipped with this reason rather than attempted.
+    """
+    import torch
+
+    device = torch.device(device)
+    if precision in ("fp16", "16-mixed") and device.type == "cpu":
+        return "fp16 needs a GPU (the suite refuses fp16 on the CPU); dry run on the CPU"
+    if precision in ("bf16", "bf16-mixed") and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "this GPU does not support bf16"
+    return None
+
+
+def forward_latency(
+    net: Any, x: Any, precision: str = "fp32", warmup: int = 1, repeats: int = 3
+) -> tuple[Timing, float | None]:
+    """The times of ``repeats`` inference passes of ``net`` on ``x`` after ``warmup`` untimed ones, at
+    ``precision`` (fp32 | bf16 | fp16, autocast as ``laformer-restore`` runs it), and on a GPU the allocator's peak
+    (MiB) over the timed passes (None on the CPU, where a sampling thread would disturb the timing).
+    """
+    import torch
+
+    from laformer.benchmarks.memory import gpu_peak, peak_of
+    from laformer.inference.restore import autocast_context
+
+    def forward() -> Any:
+        with torch.inference_mode(), autocast_context(precision, x.device):
+            return net(x)
+
+    for _ in range(warmup):
+        forward()
+    with gpu_peak(x.device) as memory:
+        timing = time_calls(forward, repeats, 0, x.device, check=finite_output)
+    return timing, peak_of(memory)
+
+
+def gradient_layout_mismatches(net: Any, x: Any) -> tuple[int, list[str]]:
+    """(parameters, those whose raw gradient has other strides than the parameter) after one backward on ``x``.
+
+    DDP copies each gradient into a bucket laid out like its parameter, and warns ("Grad strides do not match
+    bucket view strides") when the two differ: each mismatch is named with both strides.
+    """
+    import torch
+
+    params = dict(net.named_parameters())
+    grads = torch.autograd.grad(net(x).square().mean(), list(params.values()))
+    odd = [
+        f"{name} {tuple(g.stride())} vs {tuple(p.stride())}"
+        for (name, p), g in zip(params.items(), grads)
+        if g.stride() != p.stride()
+    ]
+    return len(params), odd
 
 
 def _failure(exc: BaseException) -> dict[str, str]:
@@ -162,6 +224,14 @@ class TrainRun:
         """The last ``lines`` lines of the output on one line (at most 300 characters), for a status note."""
         last = [line.strip() for line in self.output.strip().splitlines()[-lines:]]
         return " ".join(" / ".join(last).split())[-300:]
+
+    def failure(self) -> tuple[str, str] | None:
+        """(status, note) of a run that did not finish or failed: ``timeout`` or ``error`` with its output's tail."""
+        if self.returncode is None:
+            return "timeout", f"laformer-train did not finish: {self.tail()}"
+        if not self.ok:
+            return "error", f"laformer-train exit {self.returncode}: {self.tail()}"
+        return None
 
     def speed(self) -> dict[str, Any]:
         """Steps, last training loss, training images/s and seconds (``TrainingThroughput``: steps only)."""

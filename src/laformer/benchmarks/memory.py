@@ -51,6 +51,30 @@ def reset_peak(device: Any = None) -> float:
     return current_mb(device)
 
 
+def free_memory(collect: bool = True) -> None:
+    """Hand cached GPU memory back between measurements; ``collect`` also runs the garbage collector first (most of
+    a second in a big process, so a study asks for it where a case left reference cycles, a Trainer above all)."""
+    if collect:
+        gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def gpu_peak(device: Any) -> PeakMemory | contextlib.nullcontext[None]:
+    """``PeakMemory`` on a CUDA device; on the CPU a span that measures nothing (read it with :func:`peak_of`).
+
+    Studies that report the allocator's peak on a GPU leave the CPU's column empty rather than mix two measures.
+    """
+    return PeakMemory(device) if _is_cuda(device) else contextlib.nullcontext()
+
+
+def peak_of(memory: PeakMemory | None) -> float | None:
+    """The peak (MiB) of a :func:`gpu_peak` span, None where nothing was measured."""
+    return memory.peak_mb if isinstance(memory, PeakMemory) else None
+
+
 class PeakMemory:
     """``with PeakMemory(device) as memory: ...``: ``baseline_mb`` at entry, ``peak_mb`` and ``delta_mb`` since.
 

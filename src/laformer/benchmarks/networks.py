@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -29,11 +30,17 @@ def model_overrides(name: str, attention: str | None = None) -> list[str]:
     return overrides
 
 
-@functools.lru_cache(maxsize=256)
-def _composed(overrides: tuple[str, ...]) -> dict[str, Any]:
+def compose_train_config(overrides: Sequence[str], run_dir: str | Path | None = None, job_id: str = "benchmark") -> Any:
+    """The ``train`` config of ``laformer-train <overrides>``, composed as Hydra composes it.
+
+    With ``run_dir``: as ``hydra.main`` hands it to ``laformer.cli.train.train(cfg)`` for an in-process run, the
+    Hydra runtime set (output folder ``run_dir``, job number and id, readable through ``HydraConfig``) and the
+    ``hydra`` node removed. Without: the plain config, and Hydra's global state cleared again.
+    """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
 
     from laformer.runs import config_dir, register_resolvers
 
@@ -41,10 +48,33 @@ def _composed(overrides: tuple[str, ...]) -> dict[str, Any]:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=list(overrides))
-        return OmegaConf.to_container(cfg.model, resolve=True)
+            cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=run_dir is not None)
     finally:
-        GlobalHydra.instance().clear()
+        if run_dir is None:
+            GlobalHydra.instance().clear()
+    if run_dir is not None:
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(run_dir)
+            cfg.hydra.job.num = 0
+            cfg.hydra.job.id = job_id
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
+
+
+def has_model_config(name: str) -> bool:
+    """Whether ``model=<name>`` names a config of the checkout (``conf/model/<name>.yaml``)."""
+    from laformer.runs import config_dir
+
+    return (Path(config_dir()) / "model" / f"{name}.yaml").is_file()
+
+
+@functools.lru_cache(maxsize=256)
+def _composed(overrides: tuple[str, ...]) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(compose_train_config(overrides).model, resolve=True)
 
 
 def network_config(overrides: Sequence[str]) -> dict[str, Any]:
