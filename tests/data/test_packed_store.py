@@ -224,3 +224,22 @@ def test_every_pixel_policy_packs_to_the_same_items(case: str, tmp_path: Path) -
     manifest = json.loads((store / MANIFEST).read_text())
     assert manifest["dtype"] == ("uint16" if case.startswith("dpdd") else "uint8")
     assert manifest["target_crop"] == ("none" if case.startswith("dpdd") else "center_crop_target")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["data.store=packed"], "data.store=packed needs data.store_path: the folder laformer-data pack wrote"),
+        (["data.store=disk"], "data.store must be one of ('files', 'packed', 'streaming'), got 'disk'"),
+        (["data.store=packed", "data.store_path=s3://bucket/gopro"], "stream a URL with data.store=streaming"),
+    ],
+)
+def test_store_settings_are_checked_in_one_line(gopro: Path, capsys, extra: list[str], message: str) -> None:
+    assert main(["verify", *gopro_overrides(gopro, *extra)]) == 2
+    assert message in one_line(capsys)
+
+
+def test_a_store_url_is_accepted_for_streaming(gopro: Path) -> None:
+    module = build_datamodule(gopro_overrides(gopro, "data.store=streaming", "data.store_path=s3://bucket/gopro"))
+    assert module.checked_store() is None  # LitData reads a URL's index itself; our manifest checks need a folder
+    assert module.packed_train_dataset().planes == 1
