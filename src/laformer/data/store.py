@@ -115,6 +115,7 @@ def read_manifest(store: Path) -> dict[str, Any] | None:
 
 
 def policy_of(manifest: dict[str, Any]) -> PixelPolicy:
+    """The pixel policy a store was packed with, to compare with the one a run asks for."""
     return PixelPolicy(manifest["dataset"], manifest["split"], bool(manifest["dual_pixel"]), manifest["target_crop"])
 
 
@@ -253,6 +254,8 @@ def _write_chunk(store: Path, records: list[dict[str, Any]], chunk_index: int) -
 
 @dataclass
 class PackResult:
+    """What :func:`pack` did: the store, its pairs (and how many this call packed), its size against the files'."""
+
     store: Path
     pairs: int
     packed_now: int
@@ -269,6 +272,7 @@ class PackResult:
 
 
 def human_bytes(count: float) -> str:
+    """``count`` bytes in binary units (``3.2 GiB``), for the size report of ``pack`` and ``verify``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if count < 1024 or unit == "TiB":
             return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
