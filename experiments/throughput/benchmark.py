@@ -1,4 +1,5 @@
-"""Training throughput of the demo recipe per speed option: memory format and ``torch.compile``.
+"""Training throughput of the demo recipe per speed option: memory format, ``torch.compile``, AdamW's foreach and
+fused kernels, data-loader workers and pinned batches.
 
 Each option trains the demo (``experiment=demo``) for ``--steps`` steps in a fresh ``laformer-train`` process,
 with validation, anchors and the held-out test off, and reads the images/s of the training steps alone from
@@ -7,6 +8,7 @@ Run it alone on the machine: two processes on two cores slow each other far more
 
     python experiments/throughput/benchmark.py                  # all options, 60 steps each
     python experiments/throughput/benchmark.py --options contiguous channels_last --steps 30
+    python experiments/throughput/benchmark.py --quick --out /tmp/throughput   # smoke run, no figures
 """
 
 from __future__ import annotations
@@ -24,12 +26,27 @@ from laformer.benchmarks.measure import train_run
 from laformer.reports import markdown_table, write_csv
 
 HERE = Path(__file__).resolve().parent
+CHANNELS_LAST = ["module.memory_format=channels_last", "module.compile=false"]
 OPTIONS: dict[str, list[str]] = {
     "contiguous": ["module.memory_format=contiguous", "module.compile=false"],
-    "channels_last": ["module.memory_format=channels_last", "module.compile=false"],
+    "channels_last": CHANNELS_LAST,
     "compile": ["module.memory_format=contiguous", "module.compile=true"],
     "channels_last+compile": ["module.memory_format=channels_last", "module.compile=true"],
+    # AdamW's multi-tensor (foreach) and fused CPU kernels: one call per step instead of one per parameter.
+    "channels_last+foreach": [*CHANNELS_LAST, "+module.optimizer.foreach=true"],
+    "channels_last+fused": [*CHANNELS_LAST, "+module.optimizer.fused=true"],
+    # Data-loader workers make the demo's batches (crops, noise, dead-leaves pictures) beside the training step;
+    # pinned batches only matter for a GPU's copies, measured so the table says so.
+    "channels_last+workers1": [*CHANNELS_LAST, "data.num_workers=1"],
+    "channels_last+workers2+pin": [*CHANNELS_LAST, "data.num_workers=2", "data.pin_memory=true"],
+    "channels_last+fused+compile": [
+        "module.memory_format=channels_last",
+        "module.compile=true",
+        "+module.optimizer.fused=true",
+    ],
 }
+# What a quick run (``--quick``, the tests) measures.
+QUICK_OPTIONS = ["contiguous", "channels_last", "channels_last+fused"]
 QUIET = [
     "logger=csv",
     "callbacks.progress_bar=null",
@@ -37,6 +54,13 @@ QUIET = [
     "callbacks.anchors.methods=[]",
     "test_after_fit=false",
     "trainer.limit_val_batches=0",
+]
+QUICK_OVERRIDES = [
+    "model.width=8",
+    "data.patch_size=32",
+    "data.batch_size=2",
+    "data.repeat=1",
+    "data.procedural_ratio=0.0",
 ]
 COLUMNS = {
     "option": "option",
@@ -79,11 +103,19 @@ def write(rows: list[dict[str, object]], out: Path, steps: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=list(OPTIONS))
+    parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=None, help="default: all")
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: three options, 3 steps, width 8, 32 px crops (not figures)"
+    )
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("overrides", nargs="*", help="extra laformer-train overrides, e.g. model.width=8")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.options = args.options or QUICK_OPTIONS
+        args.steps = min(args.steps, 3)
+        args.overrides = [*QUICK_OVERRIDES, *args.overrides]
+    args.options = args.options or list(OPTIONS)
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         for option in args.options:

@@ -4,6 +4,7 @@ and the throughput benchmark runs end to end at a toy size."""
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -69,3 +70,40 @@ def test_benchmark_writes_a_row_per_option(tmp_path: Path) -> None:
     assert [r["option"] for r in rows] == ["contiguous", "channels_last"]
     assert all(float(r["images_per_s"]) > 0 for r in rows) and float(rows[0]["vs_contiguous"]) == 1.0
     assert "| channels_last |" in (tmp_path / "results.md").read_text()
+
+
+def _loss_after_one_step(**optimizer_options: object) -> float:
+    """The loss of a second batch after one AdamW step with ``optimizer_options`` (foreach, fused)."""
+    torch.manual_seed(0)
+    optimizer = functools.partial(torch.optim.AdamW, lr=1e-3, **optimizer_options)
+    module = RestorationModule(
+        LAformer.from_preset("tiny", width=8), optimizer=optimizer, memory_format="channels_last"
+    )
+    module.setup("fit")
+    generator = torch.Generator().manual_seed(1)
+    batches = [
+        {
+            "input": torch.rand(2, 3, 32, 32, generator=generator),
+            "target": torch.rand(2, 3, 32, 32, generator=generator),
+        }
+        for _ in range(2)
+    ]
+    opt = module.optimizer_factory(module.parameters())
+    module.training_step(batches[0], 0).backward()
+    opt.step()
+    with torch.no_grad():
+        return float(module.training_step(batches[1], 1))
+
+
+@pytest.mark.parametrize("option", [{"foreach": True}, {"fused": True}])
+def test_foreach_and_fused_adamw_change_nothing_but_speed(option: dict[str, bool]) -> None:
+    reference = _loss_after_one_step(foreach=False)
+    assert abs(_loss_after_one_step(**option) - reference) < 1e-4
+
+
+def test_throughput_quick_mode_measures_the_optimiser_options(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("throughput_benchmark", REPO / "experiments/throughput/benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    assert "channels_last+fused" in benchmark.QUICK_OPTIONS
+    assert all(option in benchmark.OPTIONS for option in benchmark.QUICK_OPTIONS)
