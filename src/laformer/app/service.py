@@ -43,6 +43,7 @@ from laformer.data.io import (
     tensor_to_array,
     write_array,
 )
+from laformer.inference.backends import check_backend, inference_network
 from laformer.inference.checkpoint import load_network
 from laformer.inference.restore import (
     ChannelMismatchError,
@@ -86,6 +87,9 @@ class RestoreOptions:
     tile_overlap: int = 32
     tile_batch: int = 1
     max_pixels: int = DEFAULT_MAX_PIXELS
+    backend: str = "torch"
+    compile: str = "auto"
+    compile_shapes: str = "dynamic"
 
 
 @dataclass(frozen=True)
@@ -433,15 +437,25 @@ class _ForwardCounter:
 class Restorer:
     """A loaded network and the server's options; :meth:`restore` is the one path every request takes."""
 
-    def __init__(self, net: nn.Module, card: ModelCard, options: RestoreOptions) -> None:
+    def __init__(
+        self, net: nn.Module, card: ModelCard, options: RestoreOptions, model_path: str | Path | None = None
+    ) -> None:
         self.options = options
         self.device = pick_device(options.device)
         check_precision(options.precision, self.device)
         self.card = card
         self.info = network_info(net)
         check_tiles(self.info, options.tile, options.tile_overlap)
-        self.net = prepare_network(net, self.device)
-        self._counter = _ForwardCounter(self.net)
+        check_backend(options.backend, self.device, options.precision, options.compile)
+        self.net = inference_network(
+            prepare_network(net, self.device),
+            self.device,
+            options.backend,
+            options.compile,
+            options.compile_shapes,
+            checkpoint=model_path,
+        )
+        self._counter = _ForwardCounter(self.net)  # on the outer module: its forward runs in Python for every engine
         self._seconds_per_pixel: float | None = None
         self._lock = threading.Lock()
 
@@ -450,7 +464,7 @@ class Restorer:
         """Load a checkpoint or model folder with :func:`load_network` (weights only, registered families)."""
         model_path = Path(model_path)
         net, config = load_network(model_path)
-        return cls(net, describe_model(model_path, net, config), options or RestoreOptions())
+        return cls(net, describe_model(model_path, net, config), options or RestoreOptions(), model_path=model_path)
 
     def mode(self) -> str:
         o = self.options

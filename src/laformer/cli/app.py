@@ -16,6 +16,7 @@ from pathlib import Path
 
 from laformer.app.service import DEFAULT_MAX_PIXELS, RestoreOptions, Restorer
 from laformer.cli.errors import EXIT_USER_ERROR, one_line_errors
+from laformer.cli.restore import add_engine_options
 from laformer.inference.restore import DEVICES, PRECISIONS
 from laformer.inference.tiling import DEFAULT_OVERLAP, default_overlap
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=1, metavar="N", help="restorations at once (above 1 needs a GPU)"
     )
     parser.add_argument("--queue-size", type=int, default=32, metavar="N", help="requests that may wait at once")
+    add_engine_options(parser)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of a start-up error")
     return parser
 
@@ -101,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         tile_overlap=args.tile_overlap,
         tile_batch=args.tile_batch,
         max_pixels=args.max_pixels,
+        backend=args.backend,
+        compile=args.compile,
+        compile_shapes=args.compile_shapes,
     )
     try:
         with one_line_errors("laformer-app", debug=args.debug):

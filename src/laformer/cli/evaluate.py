@@ -21,6 +21,7 @@ from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, 
 from laformer.cli.errors import one_line_errors
 from laformer.config_checks import check_run_config
 from laformer.inference.checkpoint import load_network
+from laformer.inference.compiled import compile_network
 from laformer.models.registry import network_info
 from laformer.runs import config_dir, register_resolvers, write_summary
 from laformer.sweeps import resume_sweep_job
@@ -59,7 +60,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     # Any file the door takes; an old checkpoint without a stored network config is built from this run's `model`.
     net, net_config = load_network(cfg.ckpt_path, fallback_config=OmegaConf.to_container(cfg.model, resolve=True))
     info = network_info(net)
-    module = hydra.utils.instantiate(cfg.module, net=net)
+    # compile=on scores through torch.compile (dynamic shapes: test photos differ in size); the scores are the
+    # network's own either way, and the plain network stays inside the compiled one for Lightning to move.
+    scored = compile_network(net, str(cfg.get("compile", "off")), shapes=str(cfg.get("compile_shapes", "dynamic")))
+    module = hydra.utils.instantiate(cfg.module, net=scored)
     if cfg.get("save_images"):
         module.image_dir = str(run_dir / "images")
     datamodule = hydra.utils.instantiate(cfg.data)

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from laformer.cli.errors import EXIT_USER_ERROR, one_line_errors
 from laformer.data.io import DEFAULT_MAX_PIXELS, ImageReadError, is_image_file, megapixels, read_array, write_array
+from laformer.inference.backends import BACKENDS, COMPILE_MODES, SHAPE_MODES, check_backend, inference_network
 from laformer.inference.checkpoint import load_network
 from laformer.inference.restore import (
     DEVICES,
@@ -102,16 +103,18 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
 
     device = pick_device(args.device)
     check_precision(args.precision, device)
+    check_backend(args.backend, device, args.precision, args.compile)
     net, _ = load_network(args.ckpt)
     info = network_info(net)
     check_tiles(info, args.tile, args.tile_overlap)
     net = prepare_network(net, device)
+    net = inference_network(net, device, args.backend, args.compile, args.compile_shapes, checkpoint=args.ckpt)
     mode = "one pass" if args.tile is None else f"tiles {args.tile} px, overlap {args.tile_overlap} px"
     model = " ".join(str(part) for part in (info.family, info.preset, info.attention) if part)
     console.print(
         escape(
-            f"model {model} from {args.ckpt}; device {device}, "
-            f"{args.precision}, {mode}{', self-ensemble x8' if args.self_ensemble else ''}"
+            f"model {model} from {args.ckpt}; device {device}, {args.precision}, {mode}"
+            f"{', self-ensemble x8' if args.self_ensemble else ''}{engine_note(net, args)}"
         )
     )
     args.output.mkdir(parents=True, exist_ok=True)
@@ -140,6 +143,38 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
             progress.advance(task)
         progress.update(task, description="done")
     return outcome
+
+
+def engine_note(net: torch.nn.Module, args: argparse.Namespace) -> str:
+    """How the network runs, for the start line: nothing for plain PyTorch."""
+    if args.backend == "onnxruntime":
+        return f"; onnxruntime ({net.path.name})"
+    return f"; torch.compile ({args.compile_shapes} shapes)" if hasattr(net, "_compiled") else ""
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--compile`` and ``--compile-shapes``, shared with the app."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="torch (default) or onnxruntime: the exported ONNX graph on the CPU, exported once per checkpoint and "
+        "cached in $LAFORMER_CACHE or ~/.cache/laformer (needs the export extra; fp32)",
+    )
+    parser.add_argument(
+        "--compile",
+        choices=COMPILE_MODES,
+        default="auto",
+        help="run the network through torch.compile (compiled graphs are cached on disk for the next run); "
+        "auto: where it was measured to pay (off for now)",
+    )
+    parser.add_argument(
+        "--compile-shapes",
+        choices=SHAPE_MODES,
+        default="dynamic",
+        help="dynamic: one graph for every size (exact); static: one per size; buckets: sizes padded to 128 px "
+        "(not exact at the borders)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"largest image accepted, read from its header before decoding (default {DEFAULT_MAX_PIXELS:,}: "
         f"{megapixels(DEFAULT_MAX_PIXELS)}); larger ones fail by name",
     )
+    add_engine_options(parser)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser
 
