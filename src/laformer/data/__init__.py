@@ -5,7 +5,7 @@ image through ``laformer.data.io`` imports this package, and restoring a photo m
 """
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laformer.data.checks import DataCheckError
 from laformer.data.datasets import DegradedImageDataset, ImagePair, ImageRef, PairedImageDataset
@@ -14,6 +14,11 @@ from laformer.data.layouts import LayoutError
 from laformer.data.locate import DatasetNotFoundError
 from laformer.data.pairing import PairingError
 from laformer.data.registry import REGISTRY, DatasetSpec, get_spec
+
+if TYPE_CHECKING:  # for type checkers and the API pages; at run time through __getattr__ below
+    from laformer.data.benchmark import BenchmarkDataModule
+    from laformer.data.datamodule import RestorationDataModule
+    from laformer.data.demo import DemoDataModule
 
 # The LightningDataModules, by the module that defines each (imported on first use: they import Lightning).
 _DATA_MODULES = {
