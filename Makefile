@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	# The peer networks' tests need spandrel (+ the extra arches). Without --no-deps pip would pull a torchvision,
 	# and with it a CUDA torch in place of the pinned one; spandrel runs here without torchvision (models/peers.py).
 	$(BIN)/pip install -q --no-deps "spandrel>=0.4.2,<0.5" "spandrel-extra-arches>=0.2,<0.3"
+	# Packed stores and streaming (data.store=packed|streaming): LitData's metadata asks for torchvision too, so it
+	# goes in the same way; its other dependencies come with the dev extra.
+	$(BIN)/pip install -q --no-deps "litdata>=0.2,<0.3"
 	touch $@
 
 setup: $(VENV)/.installed
