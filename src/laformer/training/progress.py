@@ -172,14 +172,26 @@ class StepProgressBar(ProgressBar):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stop()
 
-    # -- validation, test, prediction ----------------------------------------------------------------------------
+    # -- validation, test, prediction: one bar each while it runs --------------------------------------------------
     def on_validation_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         if not trainer.sanity_checking and self.has_dataloader_changed(dataloader_idx):
             self._start_eval(self.validation_description, self.total_val_batches_current_dataloader)
 
-    def on_validation_batch_end(
+    def on_test_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self.has_dataloader_changed(dataloader_idx):
+            self._start_eval(self.test_description, self.total_test_batches_current_dataloader)
+
+    def on_predict_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self.has_dataloader_changed(dataloader_idx):
+            self._start_eval(self.predict_description, self.total_predict_batches_current_dataloader)
+
+    def _eval_batch_end(
         self,
         trainer: L.Trainer,
         pl_module: L.LightningModule,
@@ -188,8 +200,10 @@ class StepProgressBar(ProgressBar):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if not trainer.sanity_checking:
+        if not trainer.sanity_checking:  # the sanity check shows no bar
             self._advance_eval(batch_idx)
+
+    on_validation_batch_end = on_test_batch_end = on_predict_batch_end = _eval_batch_end
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._end_eval()
@@ -198,50 +212,14 @@ class StepProgressBar(ProgressBar):
         else:
             self._stop()
 
+    def _eval_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._end_eval()
+        self._stop()
+
+    on_test_end = on_predict_end = _eval_end
+
     def on_sanity_check_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.reset_dataloader_idx_tracker()
-
-    def on_test_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
-    ) -> None:
-        if self.has_dataloader_changed(dataloader_idx):
-            self._start_eval(self.test_description, self.total_test_batches_current_dataloader)
-
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        self._advance_eval(batch_idx)
-
-    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._end_eval()
-        self._stop()
-
-    def on_predict_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
-    ) -> None:
-        if self.has_dataloader_changed(dataloader_idx):
-            self._start_eval(self.predict_description, self.total_predict_batches_current_dataloader)
-
-    def on_predict_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        self._advance_eval(batch_idx)
-
-    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._end_eval()
-        self._stop()
 
     # -- leaving the terminal usable ---------------------------------------------------------------------------
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
