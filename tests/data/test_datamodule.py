@@ -126,8 +126,12 @@ def test_demo_train_batches_have_the_configured_shape() -> None:
     for target, name in zip(batch["target"], batch["name"]):
         patch = (target.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         assert _find_patch(photos[name], patch), f"the target is not a crop of {name}"
+    # The noise is clipped to [0, 1] (as a PNG holds it): measured where the target leaves room on both sides, so
+    # a crop of sky or shadow cannot pull the spread down (the crops are random: 8 of 30 draws did before).
     noise = batch["input"] - batch["target"]
-    assert noise.std().item() == pytest.approx(25 / 255, rel=0.1)
+    unclipped = (batch["target"] > 0.3) & (batch["target"] < 0.7)
+    assert unclipped.sum() > 500
+    assert noise[unclipped].std().item() == pytest.approx(25 / 255, rel=0.1)
 
 
 def test_demo_train_batches_grey_and_per_device() -> None:
