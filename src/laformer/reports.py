@@ -418,19 +418,11 @@ def plot_learning_curves(
     ``lines`` draws horizontal references (``{"NL-means": 28.0}``) on both panels, so a reader sees when a network
     passes a classical filter. Mean over seeds with sd bars; the x axes are logarithmic (doubling steps).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     curves: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         if row.get(score) is not None:
             curves.setdefault(" ".join(str(row.get(k)) for k in label), []).append(row)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    try:
+    with figure(path, 1, 2, figsize=(12, 4.8)) as (fig, axes):
         for ax, (key, xlabel) in zip(axes, ((step, "training steps"), ("train_time_min", "training time (min)"))):
             for index, (name, points) in enumerate(curves.items()):
                 shown = sorted((p for p in points if p.get(key) is not None), key=lambda p: p[key])
@@ -450,8 +442,4 @@ def plot_learning_curves(
             ax.legend(fontsize=7, loc="lower right")
         if title:
             fig.suptitle(title)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-    finally:
-        plt.close(fig)
-    return path
+    return Path(path)
