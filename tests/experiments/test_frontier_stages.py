@@ -1,0 +1,89 @@
+"""The stages of the fair frontier (experiments/frontier/stages.py, issue 26) with the training faked: which jobs each
+stage starts, at which rate, with which curve checkpoints, and that every choice reads validation scores only."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from laformer.models.peers import PeerUnavailableError, import_spandrel
+from laformer.reports import read_csv
+from tests.experiments.scripts import load_script
+
+try:
+    import_spandrel()
+except PeerUnavailableError as exc:  # the networks file names peer networks
+    pytest.skip(str(exc), allow_module_level=True)
+
+frontier = load_script("experiments/frontier/frontier.py", "frontier_study_stages")
+stages = load_script("experiments/frontier/stages.py", "frontier_stages")
+
+# Validation prefers 2e-3 for every network; the held-out photos would prefer 6e-3 (never to be read).
+VAL_BEST, TEST_BEST = 2e-3, 6e-3
+
+
+def _args(out: Path) -> argparse.Namespace:
+    sets = {"test_set": "demo-test", "val_set": "demo-val"}
+    return argparse.Namespace(networks_file=frontier.NETWORKS_FILE, out=out, seeds=[1, 2], seeds_given=False,
+                              steps=250, lr=1e-3, verbose=False, measure="none", **sets)  # fmt: skip
+
+
+@pytest.fixture
+def jobs(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Every job a stage would train, as (network, seed, lr, steps, overrides), with made-up scores."""
+    started: list[dict] = []
+
+    def fake_train(network, seed, args, extra, position):
+        started.append({"network": network.name, "seed": seed, "lr": args.lr, "steps": args.steps, "extra": extra,
+                        "out": args.out, "overrides": network.overrides})  # fmt: skip
+        val = 28.0 - abs(args.lr - VAL_BEST) * 100
+        test = 28.0 - abs(args.lr - TEST_BEST) * 100
+        if "model.fusion=sum" in network.overrides:
+            val += 0.5  # the one variant validation likes (and the combination that holds it)
+        if "model.kernel_size=7" in network.overrides:
+            test += 5.0  # held-out would like this one: must not matter
+        return {"metrics": {"test/demo-val/psnr": val + seed * 0.01, "test/demo-test/psnr": test}, "steps": args.steps}
+
+    monkeypatch.setattr(frontier, "train", fake_train)
+    return started
+
+
+def test_the_lr_stage_trains_the_grid_and_chooses_on_validation(jobs: list[dict], tmp_path: Path) -> None:
+    chosen = stages.run_lr(frontier, _args(tmp_path), [])
+    networks = [n.name for n in frontier.load_networks()[0] if n.point == "tiny"]
+    assert len(jobs) == len(networks) * len(stages.GRID) and {j["steps"] for j in jobs} == {250}
+    assert {j["lr"] for j in jobs} == set(stages.GRID) and {j["seed"] for j in jobs} == {1}
+    assert all(c["setting"] == VAL_BEST for c in chosen.values())  # not TEST_BEST
+    rows = read_csv(tmp_path / "chosen_lr.csv")
+    assert [r["network"] for r in rows] == networks and {r["lr"] for r in rows} == {VAL_BEST}
+    assert stages.chosen_rates(tmp_path)["laformer_tuned"] == VAL_BEST  # the tuned preset trains at RELA's rate
+
+
+def test_the_choices_stage_picks_on_validation_and_trains_the_combination(jobs: list[dict], tmp_path: Path) -> None:
+    (tmp_path / "chosen_lr.csv").write_text("point,network,lr\r\ntiny,laformer_rela,0.003\r\n")
+    chosen = stages.run_choices(frontier, _args(tmp_path), [])
+    assert chosen["fusion",]["setting"] == "sum" and chosen["kernel_size",]["setting"] == "5"  # 7 won only held out
+    assert {j["lr"] for j in jobs} == {3e-3} and {j["steps"] for j in jobs} == {500}
+    combination = [j for j in jobs if j["network"] == "laformer_tuned"]
+    assert [j["seed"] for j in combination] == [1, 2] and "model.fusion=sum" in combination[0]["overrides"]
+    assert stages.tuned_overrides(tmp_path) == ("model=tiny", "model.attention=rela", "model.fusion=sum")
+
+
+def test_the_long_stage_trains_each_at_its_rate_with_curve_checkpoints(jobs: list[dict], tmp_path: Path) -> None:
+    (tmp_path / "chosen_lr.csv").write_text("point,network,lr\r\ntiny,laformer_rela,0.003\r\ntiny,nafnet,0.002\r\n")
+    args = _args(tmp_path)
+    args.seeds, args.seeds_given = [3], True
+    stages.run_stage("frontier", frontier, args, ["data.num_workers=0"])
+    by_network = {j["network"]: j for j in jobs}
+    assert "swinir" not in by_network and "laformer_tuned" not in by_network  # cut; no combination adopted yet
+    assert by_network["laformer_rela"]["lr"] == 3e-3 and by_network["nafnet"]["lr"] == 2e-3
+    assert {j["seed"] for j in jobs} == {3} and {j["steps"] for j in jobs} == {2000}
+    assert by_network["nafnet"]["extra"] == [
+        "callbacks=[default,curve_checkpoints]", "callbacks.curve_checkpoints.steps=[250,500,1000,2000]",
+        "data.num_workers=0",
+    ]  # fmt: skip
+    assert by_network["nafnet"]["out"] == tmp_path / "stages" / "frontier"
+    with pytest.raises(SystemExit, match=r"run `frontier.py --stage lr` first"):
+        stages.run_stage("small", frontier, _args(tmp_path / "fresh"), [])
