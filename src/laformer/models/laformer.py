@@ -49,6 +49,20 @@ def pad_to_multiple(x: Tensor, multiple: int, minimum: int = 0, mode: str = "ref
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
+def join_skip(reduce: nn.Conv2d, up: Tensor, skip: Tensor) -> Tensor:
+    """``reduce(cat([up, skip]))``, the decoder's 1x1 reduction of the up-sampled map and the encoder's skip.
+
+    Without autograd, the concatenated map (twice the level's width, 1 GB at 4K for ``tiny``'s full resolution) is
+    never built: the 1x1 convolution is split along its input channels, ``W_up @ up + W_skip @ skip + b``, the same
+    sum in another order. Training keeps the concatenation (one convolution, one weight gradient).
+    """
+    if torch.is_grad_enabled():
+        return reduce(torch.cat([up, skip], dim=1))
+    split = up.shape[1]
+    out = F.conv2d(up, reduce.weight[:, :split], reduce.bias)
+    return out.add_(F.conv2d(skip, reduce.weight[:, split:]))
+
+
 class Downsample(nn.Module):
     """Halve the resolution, double the width: 3x3 conv to C/2, then pixel-unshuffle (x4 channels)."""
 
@@ -198,9 +212,10 @@ class LAformer(
             skips.append(feat)
             feat = down(feat)
         feat = self.latent(feat)
-        for up, reduce, decoder, skip in zip(self.ups, self.reduces, self.decoders, reversed(skips)):
-            feat = decoder(reduce(torch.cat([up(feat), skip], dim=1)))
+        for up, reduce, decoder in zip(self.ups, self.reduces, self.decoders):
+            # pop: without autograd a skip is freed once joined, not held through the full-resolution blocks
+            feat = decoder(join_skip(reduce, up(feat), skips.pop()))
         out = self.output(self.refinement(feat))
         if self.in_channels == self.out_channels:
-            out = out + inp
+            out = out + inp if torch.is_grad_enabled() else out.add_(inp)
         return out[..., :h, :w]
