@@ -1,0 +1,30 @@
+"""``experiments/efficiency/modes.py --quick``: LAformer and NAFNet of the tiny point in eager and ONNX Runtime
+modes, each with its latency, GMAC/s and the pair's ratio (a smoke run: the figures come from a quiet machine)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_quick_run_reports_both_networks_per_mode_and_the_per_pixel_time(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    spec = importlib.util.spec_from_file_location("efficiency_modes", REPO / "experiments/efficiency/modes.py")
+    modes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(modes)
+    assert modes.main(["--quick", "--per-pixel", "--out", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "results_modes.csv").open()))
+    assert {(r["mode"], r["network"]) for r in rows} == {
+        (mode, network) for mode in ("eager", "onnxruntime") for network in ("laformer_rela", "nafnet")
+    }
+    assert all(float(r["gmac_per_s"]) > 0 for r in rows)
+    assert all(float(r["laformer_over_nafnet"]) > 0 for r in rows if r["network"] == "laformer_rela")
+    pixels = list(csv.DictReader((tmp_path / "results_per_pixel.csv").open()))
+    assert {r["size"] for r in pixels} == {"64", "96"}
+    assert "LAformer / NAFNet" in (tmp_path / "results_modes.md").read_text()
