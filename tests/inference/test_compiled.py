@@ -22,7 +22,7 @@ from laformer.inference.compiled import (
 from laformer.models import LAformer
 from laformer.models.registry import network_info
 
-TOY = "import torch; torch.manual_seed(0); net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.GELU())"
+TOY = "torch.manual_seed(0); net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.GELU())"
 CHILD = f"""
 import json, torch
 from laformer.inference.compiled import compile_counters, compile_network
