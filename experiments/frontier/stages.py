@@ -164,7 +164,8 @@ def run_choices(fr: ModuleType, args: argparse.Namespace, extra: list[str], stag
                      "overrides": " ".join(combined)})  # fmt: skip
         from laformer.models.laformer import PRESETS
 
-        print(f"tiny-tuned, for laformer.models.laformer.PRESETS: {preset_entry(combined, PRESETS['tiny'])}")
+        name, preset = next(iter(spec["presets"].items()))  # variants.yaml: tiny-tuned, from tiny
+        print(f"{name!r}: {preset_entry(combined, PRESETS[preset['from']])}  (for laformer.models.laformer.PRESETS)")
     write_csv(rows, args.out / CHOICES.name)
     return chosen
 

@@ -61,7 +61,9 @@ def test_the_lr_stage_trains_the_grid_and_chooses_on_validation(jobs: list[dict]
     assert stages.chosen_rates(tmp_path)["laformer_tuned"] == VAL_BEST  # the tuned preset trains at RELA's rate
 
 
-def test_the_choices_stage_picks_on_validation_and_trains_the_combination(jobs: list[dict], tmp_path: Path) -> None:
+def test_the_choices_stage_picks_on_validation_and_trains_the_combination(
+    jobs: list[dict], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     (tmp_path / "chosen_lr.csv").write_text("point,network,lr\r\ntiny,laformer_rela,0.003\r\n")
     chosen = stages.run_choices(frontier, _args(tmp_path), [])
     assert chosen["fusion",]["setting"] == "sum" and chosen["kernel_size",]["setting"] == "5"  # 7 won only held out
@@ -69,6 +71,8 @@ def test_the_choices_stage_picks_on_validation_and_trains_the_combination(jobs: 
     combination = [j for j in jobs if j["network"] == "laformer_tuned"]
     assert [j["seed"] for j in combination] == [1, 2] and "model.fusion=sum" in combination[0]["overrides"]
     assert stages.tuned_overrides(tmp_path) == ("model=tiny", "model.attention=rela", "model.fusion=sum")
+    printed = capsys.readouterr().out  # the PRESETS entry to paste beside `tiny` once it is adopted
+    assert "'tiny-tuned': {'width': 16, " in printed and "'fusion': 'sum'}" in printed
 
 
 def test_the_long_stage_trains_each_at_its_rate_with_curve_checkpoints(jobs: list[dict], tmp_path: Path) -> None:
