@@ -91,3 +91,29 @@ def test_the_long_stage_trains_each_at_its_rate_with_curve_checkpoints(jobs: lis
     assert by_network["nafnet"]["out"] == tmp_path / "stages" / "frontier"
     with pytest.raises(SystemExit, match=r"run `frontier.py --stage lr` first"):
         stages.run_stage("small", frontier, _args(tmp_path / "fresh"), [])
+
+
+def test_each_kept_checkpoint_is_scored_once_by_laformer_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import subprocess
+
+    curve = tmp_path / "checkpoints" / "curve"
+    curve.mkdir(parents=True)
+    records = [{"step": 250, "train_time_s": 60.0, "checkpoint": "step0000250.ckpt"}]
+    (curve / "curve.json").write_text(json.dumps({"records": records}))
+    commands: list[list[str]] = []
+
+    def fake_eval(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+        commands.append(command)
+        target = Path(next(c for c in command if c.startswith("hydra.run.dir=")).split("=", 1)[1])
+        target.mkdir(parents=True)
+        scores = {"demo-test": {"psnr": 27.5}, "demo-val": {"psnr": 28.5}}
+        (target / "summary.json").write_text(json.dumps({"task": "eval", "benchmarks": scores}))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(stages.subprocess, "run", fake_eval)
+    scored = stages.score_curve(tmp_path, "demo-test", "demo-val")
+    path = str(curve / "step0000250.ckpt")
+    assert scored == [{**records[0], "checkpoint": path, "test_psnr": 27.5, "val_psnr": 28.5}]
+    assert f"ckpt_path={curve / 'step0000250.ckpt'}" in commands[0] and "callbacks.anchors.methods=[]" in commands[0]
+    assert stages.score_curve(tmp_path, "demo-test", "demo-val") == scored and len(commands) == 1  # not scored again
