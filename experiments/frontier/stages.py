@@ -124,11 +124,16 @@ def load_variants(path: Path = VARIANTS_FILE) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.load(path))
 
 
+def variant_name(choice: str, value: str) -> str:
+    """``qk_ratio-1.0``: a variant's network name and run folder (no ``=``, which Hydra's override values reject)."""
+    return f"{choice}-{value}"
+
+
 def run_choices(fr: ModuleType, args: argparse.Namespace, extra: list[str], stage: Stage = STAGES["choices"]) -> dict:
     """Each open choice's values at RELA's rate, 2 seeds; the best on validation per choice; then their combination."""
     spec = load_variants()
     reference, tolerance = [str(o) for o in spec["reference"]], float(spec["tolerance"])
-    variants = {f"{c}={v}": o for c, values in spec["choices"].items() for v, o in values.items() if o}
+    variants = {variant_name(c, v): o for c, values in spec["choices"].items() for v, o in values.items() if o}
     check_variants(variants, reference, tolerance)  # off the point: refused with its ratio before anything trains
     lr = chosen_rates(args.out)["laformer_rela"]
     out = args.out / "stages" / "choices"
@@ -143,7 +148,7 @@ def run_choices(fr: ModuleType, args: argparse.Namespace, extra: list[str], stag
     records = []
     for choice, values in spec["choices"].items():
         for value, overrides in values.items():
-            name = f"{choice}={value}" if overrides else "reference"
+            name = variant_name(choice, value) if overrides else "reference"
             records += [{"choice": choice, "value": value, "seed": s, "val_psnr": v} for s, v in scores[name].items()]
     chosen = select_by_validation(records, group=("choice",), setting="value", score="val_psnr")
     picked = [spec["choices"][c][v["setting"]] for (c,), v in chosen.items()]
