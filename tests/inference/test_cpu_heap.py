@@ -39,10 +39,20 @@ def test_estimate_scales_with_width_and_pixels():
 
 def test_reuse_only_where_the_margin_fits():
     gib = 2**30
-    assert cpu_heap.reuse_fits(8 * gib, available_bytes=24 * gib)  # tiny at 4K on this machine
-    assert not cpu_heap.reuse_fits(22 * gib, available_bytes=24 * gib)  # base at 4K: keep glibc's default
+    assert cpu_heap.reuse_fits(8 * gib, available_bytes=24 * gib, budget_bytes=16 * gib)  # tiny at 4K, 16 GiB budget
+    assert not cpu_heap.reuse_fits(22 * gib, available_bytes=24 * gib, budget_bytes=64 * gib)  # base at 4K
     with cpu_heap.reuse_freed_memory(10**18) as enabled:
         assert not enabled
+
+
+def test_a_tiny_4k_pass_stays_within_the_4_gib_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reuse would take a tiny 4K one-pass restoration to about 7 GiB (3.1 GiB without): the default budget refuses."""
+    gib, tiny_4k = 2**30, cpu_heap.estimate_forward_bytes(16, 3840 * 2160)
+    monkeypatch.delenv(cpu_heap.BUDGET_ENV, raising=False)
+    assert not cpu_heap.reuse_fits(tiny_4k, available_bytes=64 * gib)
+    assert cpu_heap.reuse_fits(cpu_heap.estimate_forward_bytes(16, 1920 * 1080), available_bytes=64 * gib)
+    monkeypatch.setenv(cpu_heap.BUDGET_ENV, "16")
+    assert cpu_heap.reuse_fits(tiny_4k, available_bytes=64 * gib)
 
 
 @linux_glibc

@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import os
 import sys
 from collections.abc import Iterator
 
@@ -30,6 +31,12 @@ BYTES_PER_PIXEL_PER_WIDTH = PEAK_BYTES_PER_PIXEL_PER_WIDTH
 REUSE_OVERHEAD = 1.8
 # Leave some of the available memory to everything else.
 USABLE_FRACTION = 0.85
+# And never let reuse take a pass above this, whatever is available (issue 25: a tiny 4K one-pass restoration in at
+# most 4 GB). Reuse trades memory for speed: tiny at 3840 x 2160 peaked at 7.2 GiB with it and 3.1 GiB without it
+# (restore_4k.py, --cpu-heap auto vs off, after the inference changes of issue 25), so passes whose estimated peak
+# with reuse exceeds the budget keep glibc's default. LAFORMER_CPU_HEAP_BUDGET_GB sets another budget.
+REUSE_BUDGET_BYTES = 4 * 2**30
+BUDGET_ENV = "LAFORMER_CPU_HEAP_BUDGET_GB"
 
 # mallopt parameters (malloc.h) and glibc's defaults for them.
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
@@ -54,10 +61,18 @@ def estimate_forward_bytes(width: int, pixels: int) -> int:
     return BYTES_PER_PIXEL_PER_WIDTH * width * pixels
 
 
-def reuse_fits(expected_bytes: int, available_bytes: int | None = None) -> bool:
-    """Whether a pass expected to peak at ``expected_bytes`` still fits with the heap's fragmentation margin."""
+def reuse_budget() -> int:
+    """The most a pass may peak at with reuse on: ``$LAFORMER_CPU_HEAP_BUDGET_GB`` GiB, else 4 GiB."""
+    value = os.environ.get(BUDGET_ENV)
+    return int(float(value) * 2**30) if value else REUSE_BUDGET_BYTES
+
+
+def reuse_fits(expected_bytes: int, available_bytes: int | None = None, budget_bytes: int | None = None) -> bool:
+    """Whether a pass expected to peak at ``expected_bytes`` still fits, with the heap's fragmentation margin, in the
+    available memory and in the budget (:func:`reuse_budget`)."""
     available = psutil.virtual_memory().available if available_bytes is None else available_bytes
-    return expected_bytes * REUSE_OVERHEAD <= available * USABLE_FRACTION
+    budget = reuse_budget() if budget_bytes is None else budget_bytes
+    return expected_bytes * REUSE_OVERHEAD <= min(available * USABLE_FRACTION, budget)
 
 
 @contextlib.contextmanager
