@@ -13,6 +13,7 @@ comparison) or an untrained ``--preset`` (time and memory do not depend on the w
 
     python experiments/efficiency/restore_4k.py --ckpt outputs/.../last.ckpt --modes one-pass tiled
     python experiments/efficiency/restore_4k.py --preset tiny --size 512x288 --tile 128   # a quick smoke
+    python experiments/efficiency/restore_4k.py --quick --csv /tmp/r4k.csv                # the same, as tests run it
 """
 
 from __future__ import annotations
@@ -85,11 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per mode")
     parser.add_argument("--csv", type=Path, default=DEFAULT_DIR / "results_restore_4k.csv")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/laformer_restore_4k"), help="input and outputs")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run for the tests: tiny, 512x288, 128-px tiles (not a measurement)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.quick:
+        args.preset, args.size, args.tile, args.tile_overlap = "tiny", "512x288", 128, 16
     args.work_dir.mkdir(parents=True, exist_ok=True)
     source = args.work_dir / "input.png"
     clean = make_input(args, source)

@@ -28,3 +28,15 @@ def test_quick_run_reports_both_networks_per_mode_and_the_per_pixel_time(tmp_pat
     pixels = list(csv.DictReader((tmp_path / "results_per_pixel.csv").open()))
     assert {r["size"] for r in pixels} == {"64", "96"}
     assert "LAformer / NAFNet" in (tmp_path / "results_modes.md").read_text()
+
+
+@pytest.mark.slow
+def test_restore_4k_quick_run_measures_one_pass_and_tiles(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("restore_4k", REPO / "experiments/efficiency/restore_4k.py")
+    restore_4k = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(restore_4k)
+    csv_path = tmp_path / "r4k.csv"
+    restore_4k.main(["--quick", "--csv", str(csv_path), "--work-dir", str(tmp_path / "work")])
+    rows = {r["mode"]: r for r in csv.DictReader(csv_path.open())}
+    assert rows["one-pass"]["status"] == rows["tiled"]["status"] == "ok"
+    assert float(rows["one-pass"]["peak_mem_mb"]) > 0
