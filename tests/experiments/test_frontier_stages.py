@@ -117,3 +117,20 @@ def test_each_kept_checkpoint_is_scored_once_by_laformer_eval(tmp_path: Path, mo
     assert scored == [{**records[0], "checkpoint": path, "test_psnr": 27.5, "val_psnr": 28.5}]
     assert f"ckpt_path={curve / 'step0000250.ckpt'}" in commands[0] and "callbacks.anchors.methods=[]" in commands[0]
     assert stages.score_curve(tmp_path, "demo-test", "demo-val") == scored and len(commands) == 1  # not scored again
+
+
+def test_a_combination_off_the_point_is_refused_until_resized(
+    jobs: list[dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qk 1.0 and FFN 2.66 are each on the point; together they cost x1.15, which stops the stage until resized."""
+    (tmp_path / "chosen_lr.csv").write_text("point,network,lr\r\ntiny,laformer_rela,0.002\r\n")
+    spec = stages.load_variants()
+    # the costlier value first: every fake score ties, and a tie keeps the first value seen
+    spec["choices"] = {c: dict(reversed(list(spec["choices"][c].items()))) for c in ("qk_ratio", "ffn_expansion")}
+    monkeypatch.setattr(stages, "load_variants", lambda: spec)
+    with pytest.raises(SystemExit, match=r"the combination: 4\.5\d G MACs, x1\.15\d .*presets\.tiny-tuned\.resize"):
+        stages.run_choices(frontier, _args(tmp_path), [])
+    spec["presets"]["tiny-tuned"]["resize"] = ["model.blocks=[1,1,2,2]"]
+    stages.run_choices(frontier, _args(tmp_path), [])
+    combination = next(j for j in jobs if j["network"] == "laformer_tuned")["overrides"]
+    assert {"model.qk_ratio=1.0", "model.ffn_expansion=2.66", "model.blocks=[1,1,2,2]"} <= set(combination)
