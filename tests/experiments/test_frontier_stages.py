@@ -134,3 +134,21 @@ def test_a_combination_off_the_point_is_refused_until_resized(
     stages.run_choices(frontier, _args(tmp_path), [])
     combination = next(j for j in jobs if j["network"] == "laformer_tuned")["overrides"]
     assert {"model.qk_ratio=1.0", "model.ffn_expansion=2.66", "model.blocks=[1,1,2,2]"} <= set(combination)
+
+
+@pytest.mark.slow
+def test_a_real_toy_job_keeps_and_scores_its_curve(tmp_path: Path) -> None:
+    """One real laformer-train job through frontier.train with the curve overrides, then laformer-eval per step."""
+    from tests.experiments.test_frontier import TOY, TOY_NETWORKS
+
+    spec = tmp_path / "networks.yaml"
+    spec.write_text(TOY_NETWORKS)
+    args = _args(tmp_path)
+    args.networks_file = spec
+    (tmp_path / "chosen_lr.csv").write_text("point,network,lr\r\ntoy,laformer_rela,0.002\r\n")
+    stage = stages.Stage("frontier", "toy", ("laformer_rela",), 4, (1,), (2, 4))
+    stages.run_long(frontier, args, [*TOY, "data.test_crop=40"], stage, [1])
+    folder = frontier.run_dir(tmp_path / "stages" / "frontier", frontier.load_networks(spec)[0][0], 1)
+    scored = stages.score_curve(folder, "demo-test", "demo-val")
+    assert [r["step"] for r in scored] == [2, 4]
+    assert all(r["test_psnr"] > 0 and r["val_psnr"] > 0 and r["train_time_s"] > 0 for r in scored), scored
