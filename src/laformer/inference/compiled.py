@@ -112,8 +112,19 @@ class CompiledNetwork(nn.Module):
         self.net, self.shapes, self.bucket = net, shapes, bucket
         target = BucketPadding(net, bucket) if shapes == "buckets" else net
         self._compiled = torch.compile(target, dynamic=shapes == "dynamic")
+        # With symbolic sizes, inductor (torch 2.13) fails on LAformer's own padding arithmetic ((-h) % 8 in the
+        # graph: "TensorReferenceAnalysis has no attribute python_mod"). The same padding done here, before the
+        # graph, leaves the network nothing to pad: the result is the network's own, cropped back.
+        self._pad_first = (
+            shapes == "dynamic" and getattr(net, "info", None) is not None and net.info.family == "laformer"
+        )
 
     def forward(self, x: Tensor) -> Tensor:
+        if self._pad_first:
+            from laformer.models.laformer import SIZE_MULTIPLE, pad_to_multiple
+
+            height, width = x.shape[-2:]
+            return self._compiled(pad_to_multiple(x, SIZE_MULTIPLE))[..., :height, :width]
         return self._compiled(x)
 
     def __getattr__(self, name: str) -> Any:
