@@ -62,7 +62,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     info = network_info(net)
     # compile=on scores through torch.compile (dynamic shapes: test photos differ in size); the scores are the
     # network's own either way, and the plain network stays inside the compiled one for Lightning to move.
-    scored = compile_network(net, str(cfg.get("compile", "off")), shapes=str(cfg.get("compile_shapes", "dynamic")))
+    mode = cfg.get("compile", "off")
+    mode = {True: "on", False: "off"}.get(mode, mode) if isinstance(mode, bool) else str(mode)  # compile=true works too
+    scored = compile_network(net, mode, shapes=str(cfg.get("compile_shapes", "dynamic")))
     module = hydra.utils.instantiate(cfg.module, net=scored)
     if cfg.get("save_images"):
         module.image_dir = str(run_dir / "images")
