@@ -21,6 +21,7 @@ One command does it all, resumably:
     python experiments/frontier/frontier.py                          # both points, 7 networks, seeds 1 2 (README)
     python experiments/frontier/frontier.py --points tiny --networks laformer_rela,nafnet --seeds 1
     python experiments/frontier/frontier.py --measure none           # train and report, no timing
+    python experiments/frontier/frontier.py --stage lr               # issue 26's stages: lr, choices, frontier, ...
     python experiments/frontier/frontier.py trainer=gpu data=dfwb --test-set cbsd68 --device cuda   # a GPU cluster
 
 Run it alone on the machine when it measures: two PyTorch processes on two cores slow each other far more than
@@ -463,6 +464,19 @@ def _draw(fig: Any, axes: Any, rows: list[dict], anchors: list[dict], panels: li
 # --- the command ------------------------------------------------------------------------------------------------
 
 
+STAGE_NAMES = ("lr", "choices", "frontier", "small", "demo", "report")
+
+
+def load_stages() -> Any:
+    """``stages.py`` beside this script, loaded by path (this script runs as ``__main__``, not as a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("frontier_stages", HERE / "stages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks-file", type=Path, default=NETWORKS_FILE, help="cost points and networks")
@@ -483,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-gb", type=float, default=24.0, help="the memory a 4K pass must fit in")
     parser.add_argument("--full-4k", action="store_true", help="also run each 4K pass instead of extrapolating")
     parser.add_argument("--verbose", action="store_true", help="show each job's training output")
+    parser.add_argument("--stage", choices=STAGE_NAMES, default=None,
+                        help="one stage of the fair frontier (issue 26, README; stages.py), e.g. lr")  # fmt: skip
     return parser
 
 
@@ -491,6 +507,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     unknown = [e for e in extra if e.startswith("--")]
     if unknown:
         raise SystemExit(f"unknown options {unknown}; laformer-train overrides are key=value")
+    if args.stage is not None:  # issue 26: each network at its own rate, LAformer's choices, curves (stages.py)
+        args.seeds_given = "--seeds" in (sys.argv[1:] if argv is None else argv)
+        return load_stages().run_stage(args.stage, sys.modules[__name__], args, extra)
     started = time.perf_counter()
     every, tolerance = load_networks(args.networks_file)
     networks = select(every, args.points, args.networks)

@@ -93,6 +93,19 @@ def test_the_long_stage_trains_each_at_its_rate_with_curve_checkpoints(jobs: lis
         stages.run_stage("small", frontier, _args(tmp_path / "fresh"), [])
 
 
+def test_frontier_py_runs_a_stage_with_the_seeds_it_is_given(jobs: list[dict], tmp_path: Path) -> None:
+    frontier.main(["--stage", "demo", "data.num_workers=0", "--out", str(tmp_path), "--seeds", "2"])
+    # the demo's own budget and rate; the tuned network only once stage 2 adopted one
+    assert [(j["network"], j["seed"], j["lr"], j["steps"], j["extra"]) for j in jobs] == [
+        ("laformer_rela", 2, 3e-3, 800, ["data.num_workers=0"])
+    ]
+    assert (tmp_path / "demo_check.csv").is_file()
+    frontier.main(["--stage", "demo", "--out", str(tmp_path)])  # no --seeds: the stage's own (1, 2)
+    assert [j["seed"] for j in jobs[1:]] == [1, 2]
+    with pytest.raises(SystemExit):
+        frontier.main(["--stage", "nonsense"])
+
+
 def test_each_kept_checkpoint_is_scored_once_by_laformer_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
     import subprocess
