@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from laformer.app.service import DEFAULT_MAX_PIXELS, RestoreOptions, Restorer
-from laformer.cli.errors import EXIT_USER_ERROR, one_line_errors
+from laformer.cli.errors import exit_status
 from laformer.cli.restore import add_engine_options
 from laformer.inference.restore import DEVICES, PRECISIONS
 from laformer.inference.tiling import DEFAULT_OVERLAP, default_overlap
@@ -107,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         compile=args.compile,
         compile_shapes=args.compile_shapes,
     )
-    try:
-        with one_line_errors("laformer-app", debug=args.debug):
-            restorer = Restorer.from_path(args.ckpt, options)  # refuses a --tile the network cannot take
-    except SystemExit as exit_:
-        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USER_ERROR
+    return exit_status("laformer-app", lambda: serve(args, options, ui), debug=args.debug)
+
+
+def serve(args: argparse.Namespace, options: RestoreOptions, ui: ModuleType) -> int:
+    """Load the model (refusing a --tile the network cannot take) and serve the page until stopped."""
+    restorer = Restorer.from_path(args.ckpt, options)
     if args.concurrency > 1 and restorer.device.type == "cpu":
         print(
             f"laformer-app: error: --concurrency {args.concurrency} needs a GPU; on the CPU photos are restored "

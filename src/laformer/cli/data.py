@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 
-from laformer.cli.errors import EXIT_USER_ERROR, one_line_errors
+from laformer.cli.errors import exit_status, one_line_errors
 from laformer.data.benchmark import BenchmarkDataModule
 from laformer.data.checks import check_pairs
 from laformer.data.store import StoreError, pack
@@ -66,15 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "pack":
         return pack_command(args)
-    try:
-        with one_line_errors("laformer-data", debug=args.debug):
-            module = build_datamodule(args.overrides)
-            if not isinstance(module, BenchmarkDataModule):
-                print(f"{type(module).__name__}: bundled data, nothing on disk to verify.")
-                return 0
-            ok, report = verify(module, full=not args.quick)
-    except SystemExit as exit_:
-        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USER_ERROR
+    return exit_status("laformer-data", lambda: verify_command(args), debug=args.debug)
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    """``laformer-data verify``: what the dataset's folders (or its packed store) hold; 1 when a split is bad."""
+    module = build_datamodule(args.overrides)
+    if not isinstance(module, BenchmarkDataModule):
+        print(f"{type(module).__name__}: bundled data, nothing on disk to verify.")
+        return 0
+    ok, report = verify(module, full=not args.quick)
     print(report)
     return 0 if ok else 1
 
@@ -86,45 +87,44 @@ def store_folder(module: BenchmarkDataModule, out: str | None, split: str) -> Pa
 
 def pack_command(args: argparse.Namespace) -> int:
     """``laformer-data pack``: the split's pairs, as ``verify`` finds them, into a packed store (resumable)."""
-    try:
-        with one_line_errors("laformer-data", debug=args.debug):
-            module = build_datamodule(args.overrides)
-            if not isinstance(module, BenchmarkDataModule):
-                raise ValueError("bundled data (data=demo) has nothing on disk to pack; name a dataset: data=NAME")
-            if module.spec.kind != "paired":
-                raise ValueError(
-                    f"{module.spec.title} holds no stored pairs ({module.spec.kind} images); pack is for paired sets"
-                )
-            if args.chunk_pairs < 1:
-                raise ValueError(f"--chunk-pairs must be a positive integer, got {args.chunk_pairs}")
-            store = store_folder(module, args.out, args.split)
-            found, content = module.content(module.spec.name, args.split)
-            if not content.pairs:
-                raise StoreError(f"{module.spec.title} {args.split} split holds no pairs to pack into {store}")
-            # Unreadable files and size mismatches fail now, not mid-packing; the training patch is checked when a
-            # run opens the store (its manifest keeps the smallest image).
-            what = f"{module.spec.title} {args.split} split ({found.layout.name} layout at {found.base})"
-            check_pairs(content.pairs, what, "header", None, module.spec.size_mismatch)
-        kept = f"the chunks already packed in {store} are kept"
-        hint = f"{kept}; free some space and run the same command to continue"
-        title = f"{module.spec.title} {args.split}"
-        with (
-            one_line_errors(
-                "laformer-data", debug=args.debug, disk_hint=hint, interrupted=f"{kept}, rerun to continue"
-            ),
-            pack_progress(title) as progress,
-        ):
-            result = pack(
-                content.pairs,
-                store,
-                module.store_policy(args.split),
-                source=str(found.base),
-                layout=found.layout.name,
-                chunk_pairs=args.chunk_pairs,
-                progress=progress,
-            )
-    except SystemExit as exit_:
-        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USER_ERROR
+    return exit_status("laformer-data", lambda: pack_store(args), debug=args.debug)
+
+
+def pack_store(args: argparse.Namespace) -> int:
+    module = build_datamodule(args.overrides)
+    if not isinstance(module, BenchmarkDataModule):
+        raise ValueError("bundled data (data=demo) has nothing on disk to pack; name a dataset: data=NAME")
+    if module.spec.kind != "paired":
+        raise ValueError(
+            f"{module.spec.title} holds no stored pairs ({module.spec.kind} images); pack is for paired sets"
+        )
+    if args.chunk_pairs < 1:
+        raise ValueError(f"--chunk-pairs must be a positive integer, got {args.chunk_pairs}")
+    store = store_folder(module, args.out, args.split)
+    found, content = module.content(module.spec.name, args.split)
+    if not content.pairs:
+        raise StoreError(f"{module.spec.title} {args.split} split holds no pairs to pack into {store}")
+    # Unreadable files and size mismatches fail now, not mid-packing; the training patch is checked when a run
+    # opens the store (its manifest keeps the smallest image).
+    what = f"{module.spec.title} {args.split} split ({found.layout.name} layout at {found.base})"
+    check_pairs(content.pairs, what, "header", None, module.spec.size_mismatch)
+    kept = f"the chunks already packed in {store} are kept"
+    hint = f"{kept}; free some space and run the same command to continue"
+    title = f"{module.spec.title} {args.split}"
+    # Its own hints for a full disk or Ctrl-C while packing; the SystemExit it raises passes through exit_status.
+    with (
+        one_line_errors("laformer-data", debug=args.debug, disk_hint=hint, interrupted=f"{kept}, rerun to continue"),
+        pack_progress(title) as progress,
+    ):
+        result = pack(
+            content.pairs,
+            store,
+            module.store_policy(args.split),
+            source=str(found.base),
+            layout=found.layout.name,
+            chunk_pairs=args.chunk_pairs,
+            progress=progress,
+        )
     print(result.report(title))
     print(f"train on it: data={module.spec.name} data.store=packed data.store_path={result.store}")
     return 0

@@ -21,7 +21,8 @@ import contextlib
 import errno
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 EXIT_FAILED = 1
 EXIT_USER_ERROR = 2
@@ -124,3 +125,16 @@ def one_line_errors(
         if cause is None:
             raise
         raise fail(prog, message(cause), EXIT_USER_ERROR) from None
+
+
+def exit_status(prog: str, work: Callable[[], int], **options: Any) -> int:
+    """``work()``'s exit status, or the status of the error :func:`one_line_errors` reported for it.
+
+    For the commands whose ``main`` returns its status (``laformer-restore``, ``-export``, ``-app``, ``-data``: tests
+    call them in-process); the Hydra entry points let the ``SystemExit`` through instead.
+    """
+    try:
+        with one_line_errors(prog, **options):
+            return work()
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USER_ERROR

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from laformer.cli.errors import EXIT_USER_ERROR, one_line_errors
+from laformer.cli.errors import exit_status
 from laformer.inference.checkpoint import load_network
 from laformer.inference.model_folder import run_summary_for, save_model_folder
 from laformer.inference.onnx_export import (  # the exporter lives in inference: laformer-restore caches its graphs
@@ -92,11 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        with one_line_errors("laformer-export", debug=args.debug):
-            return export(args)
-    except SystemExit as exit_:
-        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USER_ERROR
+    return exit_status("laformer-export", lambda: export(args), debug=args.debug)
 
 
 def export(args: argparse.Namespace) -> int:

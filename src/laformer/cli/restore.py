@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from laformer.cli.errors import EXIT_USER_ERROR, one_line_errors
+from laformer.cli.errors import exit_status
 from laformer.data.io import DEFAULT_MAX_PIXELS, ImageReadError, is_image_file, megapixels, read_array, write_array
 from laformer.inference.backends import BACKENDS, COMPILE_MODES, SHAPE_MODES, check_backend, inference_network
 from laformer.inference.checkpoint import load_network
@@ -250,19 +250,19 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     start = time.perf_counter()
     kept = f"finished outputs are in {args.output}, no partial file is left; run again to restore the rest"
-    try:
-        with one_line_errors("laformer-restore", debug=args.debug, interrupted=kept):
-            outcome = run(args, console)
-    except SystemExit as exit_:
-        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USER_ERROR
-    summary = (
-        f"{len(outcome.restored)} restored, {len(outcome.skipped)} skipped (output exists), "
-        f"{len(outcome.failed)} failed in {time.perf_counter() - start:.1f} s -> {args.output}"
-    )
-    console.print(escape(summary))
-    for path, reason in outcome.failed:
-        console.print(escape(f"  failed: {path}: {reason}"))
-    return 1 if outcome.failed else 0
+
+    def restore_all() -> int:
+        outcome = run(args, console)
+        summary = (
+            f"{len(outcome.restored)} restored, {len(outcome.skipped)} skipped (output exists), "
+            f"{len(outcome.failed)} failed in {time.perf_counter() - start:.1f} s -> {args.output}"
+        )
+        console.print(escape(summary))
+        for path, reason in outcome.failed:
+            console.print(escape(f"  failed: {path}: {reason}"))
+        return 1 if outcome.failed else 0
+
+    return exit_status("laformer-restore", restore_all, debug=args.debug, interrupted=kept)
 
 
 if __name__ == "__main__":
