@@ -118,8 +118,11 @@ def cost(chosen: list[Network]) -> dict[str, dict[str, float]]:
     return table
 
 
-def check_matched(networks: list[Network], costs: dict[str, dict[str, float]], tolerance: float) -> None:
-    """Every network within ``tolerance`` of its point's reference in MACs, or a SystemExit listing who is not."""
+def check_matched(
+    networks: list[Network], costs: dict[str, dict[str, float]], tolerance: float, source: Path = NETWORKS_FILE
+) -> None:
+    """Every network within ``tolerance`` of its point's reference in MACs, or a SystemExit listing who is not and
+    naming ``source``, the networks file they came from."""
     references = {n.point: n for n in networks if n.reference}
     wrong = []
     for network in networks:
@@ -134,7 +137,7 @@ def check_matched(networks: list[Network], costs: dict[str, dict[str, float]], t
             )
     if wrong:
         raise SystemExit(
-            f"networks outside ±{tolerance:.0%} of their cost point in {NETWORKS_FILE}: " + "; ".join(wrong)
+            f"networks outside ±{tolerance:.0%} of their cost point in {source}: " + "; ".join(wrong)
             + ". Change their size overrides there (model.width=..., model.embed_dim=...)."
         )  # fmt: skip
 
@@ -516,7 +519,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     # The references take part in matching and in the paired differences even when not selected to run.
     references = [n for n in every if n.reference and n.point in {m.point for m in networks} and n not in networks]
     costs = cost(references + networks)
-    check_matched(references + networks, costs, tolerance)
+    check_matched(references + networks, costs, tolerance, args.networks_file)
     args.out.mkdir(parents=True, exist_ok=True)
 
     jobs = [(n, seed) for seed in args.seeds for n in networks]  # seed-major: an interruption leaves whole seeds
