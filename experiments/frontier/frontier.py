@@ -476,6 +476,7 @@ def load_stages() -> Any:
 
     spec = importlib.util.spec_from_file_location("frontier_stages", HERE / "stages.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there while the file runs
     spec.loader.exec_module(module)
     return module
 

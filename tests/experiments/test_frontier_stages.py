@@ -165,3 +165,20 @@ def test_a_real_toy_job_keeps_and_scores_its_curve(tmp_path: Path) -> None:
     scored = stages.score_curve(folder, "demo-test", "demo-val")
     assert [r["step"] for r in scored] == [2, 4]
     assert all(r["test_psnr"] > 0 and r["val_psnr"] > 0 and r["train_time_s"] > 0 for r in scored), scored
+
+
+def test_frontier_py_loads_its_stages_when_run_as_a_script(tmp_path: Path) -> None:
+    """As a user runs it (``python experiments/frontier/frontier.py --stage ...``): the stages file loads and the
+    choices stage refuses, by name, to start before the rates exist (it found a dataclass-loading bug once)."""
+    import subprocess
+    import sys
+
+    from tests.experiments.scripts import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "experiments/frontier/frontier.py", "--stage", "choices", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "run `frontier.py --stage lr` first" in done.stderr + done.stdout
