@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from laformer.benchmarks.cost_points import off_point_message
 from laformer.benchmarks.inputs import random_image
 from laformer.benchmarks.measure import forward_latency, forward_memory
 from laformer.benchmarks.memory import current_mb
@@ -121,20 +122,16 @@ def cost(chosen: list[Network]) -> dict[str, dict[str, float]]:
 def check_matched(
     networks: list[Network], costs: dict[str, dict[str, float]], tolerance: float, source: Path = NETWORKS_FILE
 ) -> None:
-    """Every network within ``tolerance`` of its point's reference in MACs, or a SystemExit listing who is not and
-    naming ``source``, the networks file they came from."""
+    """Every network within ``tolerance`` of its point's reference in MACs (``laformer.benchmarks.cost_points``, the
+    check the design variants pass too), or a SystemExit listing who is not and naming ``source``, the networks file
+    they came from."""
     references = {n.point: n for n in networks if n.reference}
-    wrong = []
-    for network in networks:
-        reference = references.get(network.point)
-        if reference is None:
-            continue
-        ratio = costs[network.key]["macs_g"] / costs[reference.key]["macs_g"]
-        if abs(ratio - 1) > tolerance:
-            wrong.append(
-                f"{network.key}: {costs[network.key]['macs_g']:.2f} G MACs, x{ratio:.2f} of {reference.name}'s "
-                f"{costs[reference.key]['macs_g']:.2f} G"
-            )
+    wrong = [
+        off_point_message(n.key, costs[n.key]["macs_g"], costs[references[n.point].key]["macs_g"], tolerance)
+        for n in networks
+        if n.point in references
+    ]
+    wrong = [message for message in wrong if message is not None]
     if wrong:
         raise SystemExit(
             f"networks outside ±{tolerance:.0%} of their cost point in {source}: " + "; ".join(wrong)
