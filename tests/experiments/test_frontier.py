@@ -61,7 +61,7 @@ def test_the_shipped_cost_points_are_matched_and_hold_every_family() -> None:
 def test_a_network_off_its_cost_point_is_refused_before_training(tmp_path: Path) -> None:
     spec = tmp_path / "networks.yaml"
     spec.write_text("points:\n  tiny:\n    laformer_rela: [model=tiny]\n    nafnet: [model=nafnet, model.preset=base]")
-    with pytest.raises(SystemExit, match=r"tiny/nafnet: 16\.05 G MACs, x4\.07\d of the point.s .*model\.width"):  # of 3.94 G
+    with pytest.raises(SystemExit, match=r"tiny/nafnet: 16\.05 G MACs, x4\.07\d of the point.s .*model\.width"):
         frontier.main(["--networks-file", str(spec), "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
     with pytest.raises(SystemExit, match="unknown point"):
