@@ -9,6 +9,11 @@ alternation (A B B A A B ...), so a load that changes during the run weighs on b
 GMAC/s, and the LAformer / NAFNet latency ratio of the point and mode. ``--per-pixel`` adds each network's eager time
 per megapixel from 512² to 2048², and its ratio to the time per megapixel at the smallest size.
 
+``--cpu-heap on off`` measures each mode under both of glibc's policies for large blocks, the pair always under the
+same one: ``on`` keeps freed memory in the process (``laformer.inference.cpu_heap``, what ``laformer-restore`` switches
+on where the pass fits), ``off`` is glibc's default, which page-faults and zeroes every map above 32 MiB anew. ONNX
+Runtime keeps its own memory arena, so it runs once, under the first policy given.
+
 Compiling and exporting happen before timing (their cost is not in the latency; ``--compile-shapes`` picks the
 graph). fp32, batch 1, ``torch.inference_mode()``. Run it alone on the machine (the figures are only as clean as the
 machine is idle); ``--quick`` is a smoke run for the tests, not a measurement.
@@ -21,6 +26,7 @@ machine is idle); ``--quick`` is a smoke run for the tests, not a measurement.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -42,9 +48,11 @@ NETWORKS = HERE.parent / "frontier" / "networks.yaml"
 MODES = ("eager", "compiled", "onnxruntime")
 PAIR = ("laformer_rela", "nafnet")
 PER_PIXEL_SIZES = ("512", "1024", "1536", "2048")
+HEAP_POLICIES = ("on", "off")
 COLUMNS = {
     "point": "point",
     "mode": "mode",
+    "cpu_heap": "freed memory kept",
     "network": "network",
     "size": "size",
     "macs_g": "GMACs",
@@ -55,6 +63,7 @@ COLUMNS = {
 }
 FORMATS = {"macs_g": ".2f", "latency_s": ".3f", "gmac_per_s": ".1f", "laformer_over_nafnet": ".2f"}
 PIXEL_COLUMNS = {
+    "cpu_heap": "freed memory kept",
     "network": "network",
     "size": "size",
     "latency_s": "latency (s)",
@@ -86,6 +95,21 @@ def runner(net: nn.Module, mode: str, shapes: str, workdir: Path, name: str) -> 
     return OnnxRuntimeNetwork(path, network_info(net))
 
 
+def heap_policy(setting: str) -> contextlib.AbstractContextManager:
+    """``on``: freed memory kept in the process for the block (as ``laformer-restore`` runs a pass that fits);
+    ``off``: glibc's default."""
+    if setting == "on":
+        from laformer.inference.cpu_heap import reuse_freed_memory
+
+        return reuse_freed_memory(0)  # nothing to fit: the benchmark's maps are small beside the machine's memory
+    return contextlib.nullcontext(False)
+
+
+def mode_policies(mode: str, policies: Sequence[str]) -> list[str]:
+    """The heap policies a mode is measured under: ONNX Runtime allocates from its own arena, so once."""
+    return list(policies[:1]) if mode == "onnxruntime" else list(policies)
+
+
 def alternate(runners: dict[str, Callable], x: torch.Tensor, repeats: int, warmup: int) -> dict[str, list[float]]:
     """Times of each runner on ``x``, one call per turn, the order flipped every round (A B, B A, ...)."""
     names = list(runners)
@@ -109,34 +133,44 @@ def measure_modes(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any
         nets = {name: build(overrides).eval().to(memory_format=torch.channels_last) for name, overrides in pair.items()}
         macs = {name: cost(overrides, height, width)[1] for name, overrides in pair.items()}
         for mode in args.modes:
-            base = {"point": point, "mode": mode, "size": size_label(height, width)}
             try:
                 runners = {
                     name: runner(net, mode, args.compile_shapes, workdir, f"{point}_{name}")
                     for name, net in nets.items()
                 }
-                times = alternate(runners, x, args.repeats, args.warmup)
             except Exception as exc:  # a mode that cannot run is a row saying why, not the end of the study
+                base = {"point": point, "mode": mode, "size": size_label(height, width)}
                 rows += [
                     {**base, "network": name, "status": f"error: {str(exc).splitlines()[0][:160]}"} for name in nets
                 ]
                 continue
-            latency = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
-            ratio = latency["laformer_rela"] / latency["nafnet"]
-            for name in nets:
-                rows.append(
-                    {
-                        **base,
-                        "network": name,
-                        "macs_g": macs[name],
-                        "latency_s": latency[name],
-                        "gmac_per_s": macs[name] / latency[name],
-                        "laformer_over_nafnet": ratio if name == "laformer_rela" else None,
-                        "times_s": ";".join(f"{t:.4f}" for t in times[name]),
-                        "status": "ok",
-                    }
-                )
-            print(f"{point} {mode}: " + ", ".join(f"{n} {latency[n]:.3f} s" for n in nets) + f"; ratio {ratio:.2f}")
+            for setting in mode_policies(mode, args.cpu_heap):
+                base = {"point": point, "mode": mode, "cpu_heap": setting, "size": size_label(height, width)}
+                try:
+                    with heap_policy(setting):
+                        times = alternate(runners, x, args.repeats, args.warmup)
+                except Exception as exc:
+                    rows += [
+                        {**base, "network": name, "status": f"error: {str(exc).splitlines()[0][:160]}"} for name in nets
+                    ]
+                    continue
+                latency = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+                ratio = latency["laformer_rela"] / latency["nafnet"]
+                for name in nets:
+                    rows.append(
+                        {
+                            **base,
+                            "network": name,
+                            "macs_g": macs[name],
+                            "latency_s": latency[name],
+                            "gmac_per_s": macs[name] / latency[name],
+                            "laformer_over_nafnet": ratio if name == "laformer_rela" else None,
+                            "times_s": ";".join(f"{t:.4f}" for t in times[name]),
+                            "status": "ok",
+                        }
+                    )
+                summary = ", ".join(f"{n} {latency[n]:.3f} s" for n in nets)
+                print(f"{point} {mode} (freed memory kept: {setting}): {summary}; ratio {ratio:.2f}", flush=True)
     return rows
 
 
@@ -145,26 +179,30 @@ def measure_per_pixel(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     point, pair = next(iter(frontier_pairs(args.points[:1]).items()))
     nets = {name: build(overrides).eval().to(memory_format=torch.channels_last) for name, overrides in pair.items()}
-    smallest: dict[str, float] = {}
-    for size in args.pixel_sizes:
-        height, width = parse_size(size)
-        x = torch.rand(1, 3, height, width).contiguous(memory_format=torch.channels_last)
-        times = alternate(dict(nets), x, args.repeats, args.warmup)
-        for name, t in times.items():
-            latency = sorted(t)[len(t) // 2]
-            per_mpx = latency / (height * width / 1e6)
-            smallest.setdefault(name, per_mpx)
-            rows.append(
-                {
-                    "point": point,
-                    "network": name,
-                    "size": size_label(height, width),
-                    "latency_s": latency,
-                    "s_per_megapixel": per_mpx,
-                    "vs_smallest": per_mpx / smallest[name],
-                }
-            )
-        print(f"per pixel {size}: " + ", ".join(f"{r['network']} {r['s_per_megapixel']:.3f} s/Mpx" for r in rows[-2:]))
+    for setting in args.cpu_heap:
+        smallest: dict[str, float] = {}
+        for size in args.pixel_sizes:
+            height, width = parse_size(size)
+            x = torch.rand(1, 3, height, width).contiguous(memory_format=torch.channels_last)
+            with heap_policy(setting):
+                times = alternate(dict(nets), x, args.repeats, args.warmup)
+            for name, t in times.items():
+                latency = sorted(t)[len(t) // 2]
+                per_mpx = latency / (height * width / 1e6)
+                smallest.setdefault(name, per_mpx)
+                rows.append(
+                    {
+                        "point": point,
+                        "cpu_heap": setting,
+                        "network": name,
+                        "size": size_label(height, width),
+                        "latency_s": latency,
+                        "s_per_megapixel": per_mpx,
+                        "vs_smallest": per_mpx / smallest[name],
+                    }
+                )
+            report = ", ".join(f"{r['network']} {r['s_per_megapixel']:.3f} s/Mpx" for r in rows[-2:])
+            print(f"per pixel {size} (freed memory kept: {setting}): {report}", flush=True)
     return rows
 
 
@@ -176,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--compile-shapes", choices=("dynamic", "static", "buckets"), default="static")
+    parser.add_argument("--cpu-heap", nargs="+", choices=HEAP_POLICIES, default=["on"],
+                        help="keep freed memory in the process (on, as laformer-restore does where it fits) or "
+                        "glibc's default (off); both: --cpu-heap on off")  # fmt: skip
     parser.add_argument("--per-pixel", action="store_true", help="also eager time per megapixel, 512² to 2048²")
     parser.add_argument("--pixel-sizes", nargs="+", default=list(PER_PIXEL_SIZES))
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny point, 64², eager + onnxruntime, 1 pass")

@@ -18,15 +18,17 @@ def test_quick_run_reports_both_networks_per_mode_and_the_per_pixel_time(tmp_pat
     spec = importlib.util.spec_from_file_location("efficiency_modes", REPO / "experiments/efficiency/modes.py")
     modes = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(modes)
-    assert modes.main(["--quick", "--per-pixel", "--out", str(tmp_path)]) == 0
+    assert modes.main(["--quick", "--per-pixel", "--cpu-heap", "on", "off", "--out", str(tmp_path)]) == 0
     rows = list(csv.DictReader((tmp_path / "results_modes.csv").open()))
-    assert {(r["mode"], r["network"]) for r in rows} == {
-        (mode, network) for mode in ("eager", "onnxruntime") for network in ("laformer_rela", "nafnet")
-    }
+    # eager under both heap policies, the pair always under the same one; ONNX Runtime (its own arena) once
+    assert sorted((r["mode"], r["cpu_heap"], r["network"]) for r in rows) == sorted(
+        [("eager", heap, net) for heap in ("on", "off") for net in ("laformer_rela", "nafnet")]
+        + [("onnxruntime", "on", net) for net in ("laformer_rela", "nafnet")]
+    )
     assert all(float(r["gmac_per_s"]) > 0 for r in rows)
     assert all(float(r["laformer_over_nafnet"]) > 0 for r in rows if r["network"] == "laformer_rela")
     pixels = list(csv.DictReader((tmp_path / "results_per_pixel.csv").open()))
-    assert {r["size"] for r in pixels} == {"64", "96"}
+    assert {(r["cpu_heap"], r["size"]) for r in pixels} == {(h, s) for h in ("on", "off") for s in ("64", "96")}
     assert "LAformer / NAFNet" in (tmp_path / "results_modes.md").read_text()
 
 
