@@ -54,11 +54,13 @@ class Stage:
     curve: tuple[int, ...] = ()
 
 
-# SwinIR is cut from the long stages (README: 2.9x RELA's step time, 5.6x its latency, far off the front).
+# SwinIR is cut from the long stages (README: 2.9x RELA's step time, 5.6x its latency, far off the front), so from
+# the rate grid too: a rate chosen for it would serve no later stage (its 250-step job took 3x RELA's here).
 FRONTIER_TINY = ("laformer_rela", "laformer_linear", TUNED, "nafnet", "restormer", "drunet", "dncnn")
+RATE_NETWORKS = ("laformer_rela", "laformer_linear", "nafnet", "restormer", "drunet", "dncnn")
 FRONTIER_SMALL = ("laformer_rela", "laformer_linear", "nafnet", "restormer")
 STAGES = {
-    "lr": Stage("lr", "tiny", None, 250, (1,)),
+    "lr": Stage("lr", "tiny", RATE_NETWORKS, 250, (1,)),
     "choices": Stage("choices", "tiny", ("laformer_rela",), 500, (1, 2)),
     "frontier": Stage("frontier", "tiny", FRONTIER_TINY, 2000, (1, 2, 3), (250, 500, 1000, 2000)),
     "small": Stage("small", "small", FRONTIER_SMALL, 600, (1, 2), (250, 500, 600)),
@@ -83,11 +85,15 @@ def curve_overrides(stage: Stage) -> list[str]:
 
 
 def run_lr(fr: ModuleType, args: argparse.Namespace, extra: list[str], stage: Stage = STAGES["lr"]) -> dict:
-    """Every network of the point at every rate of the grid; the rate best on validation, into ``chosen_lr.csv``."""
+    """The stage's networks at every rate of the grid; the rate best on validation, into ``chosen_lr.csv``.
+
+    Network by network, LAformer RELA first: the choices stage needs only RELA's rate, so an interrupted grid
+    leaves whole networks chosen rather than every network half done.
+    """
     every, _ = fr.load_networks(args.networks_file)
-    networks = [n for n in every if n.point == stage.point]
+    networks = [n for n in every if n.point == stage.point and (stage.networks is None or n.name in stage.networks)]
     records = []
-    jobs = [(lr, n, seed) for lr in GRID for seed in stage.seeds for n in networks]
+    jobs = [(lr, n, seed) for n in networks for lr in GRID for seed in stage.seeds]
     for index, (lr, network, seed) in enumerate(jobs, 1):
         out = args.out / "stages" / "lr" / f"lr{lr:g}"
         summary = fr.train(network, seed, stage_args(args, stage, lr, out), extra, f"[lr {index}/{len(jobs)}]")
