@@ -37,6 +37,7 @@ ROOT = HERE.parents[1]
 VARIANTS_FILE = HERE / "variants.yaml"
 CHOSEN_LR = HERE / "chosen_lr.csv"
 CHOICES = HERE / "choices.csv"
+RECIPE_FILE = "recipe.yaml"  # in stages/: the composed recipe every stage's jobs share
 GRID = (3e-4, 1e-3, 2e-3, 3e-3, 6e-3)
 TUNED = "laformer_tuned"
 DEMO_LR = 3e-3  # the demo's own recipe (conf/experiment/demo.yaml), for the demo-budget check
@@ -310,8 +311,61 @@ def run_report(fr: ModuleType, args: argparse.Namespace) -> list[dict[str, Any]]
     return rows
 
 
+def composed_recipe(fr: ModuleType, extra: list[str]) -> dict[str, Any]:
+    """The study's recipe as ``laformer-train`` composes it (``conf/``, the frontier's ``RECIPE``, the extra
+    overrides, the point's reference network), flattened to ``{"module.optimizer.lr": ...}``, interpolations left
+    as written so that nothing machine-specific (``paths``) is compared."""
+    from omegaconf import OmegaConf
+
+    from laformer.benchmarks.networks import compose_train_config
+
+    cfg = OmegaConf.to_container(compose_train_config([*fr.RECIPE, "model=tiny", *extra]), resolve=False)
+    cfg.pop("paths", None)
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, f"{prefix}.{key}" if prefix else str(key))
+        else:
+            flat[prefix] = node
+
+    walk(cfg, "")
+    return flat
+
+
+def check_recipe(fr: ModuleType, out: Path, extra: list[str]) -> None:
+    """Refuse to train when the recipe differs from the one the study's first jobs trained with.
+
+    Each job is refused if its own overrides change (``laformer.sweeps.start_job``), but the recipe behind
+    ``experiment=demo`` lives in ``conf/``: an edit there between two sittings (another optimiser, another crop)
+    would give a stage's later jobs another recipe than its earlier ones, silently. The first stage that runs keeps
+    the composed recipe in ``stages/recipe.yaml`` (committed with the records); every later run composes it again and
+    stops, naming each key that changed, before anything trains.
+    """
+    import yaml
+
+    path = out / "stages" / RECIPE_FILE
+    now = composed_recipe(fr, extra)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(now, sort_keys=True))
+        return
+    kept = yaml.safe_load(path.read_text()) or {}
+    changed = sorted(k for k in set(kept) | set(now) if kept.get(k, "<absent>") != now.get(k, "<absent>"))
+    if changed:
+        shown = "; ".join(f"{k}: {kept.get(k, '<absent>')!r} -> {now.get(k, '<absent>')!r}" for k in changed[:8])
+        raise SystemExit(
+            f"the recipe changed since this study's first jobs ({path}): {shown}"
+            + (f" (and {len(changed) - 8} more)" if len(changed) > 8 else "")
+            + ". Restore those settings in conf/ (or the extra overrides), or start a new study with another --out."
+        )
+
+
 def run_stage(name: str, fr: ModuleType, args: argparse.Namespace, extra: list[str]) -> Any:
     """``frontier.py --stage NAME``: one stage of the plan (``--seeds`` picks the seeds of a long stage)."""
+    if name != "report":
+        check_recipe(fr, args.out, extra)
     if name == "lr":
         return run_lr(fr, args, extra)
     if name == "choices":

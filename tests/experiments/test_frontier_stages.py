@@ -184,3 +184,21 @@ def test_frontier_py_loads_its_stages_when_run_as_a_script(tmp_path: Path) -> No
     assert done.returncode != 0
     assert "Traceback" not in done.stderr, done.stderr
     assert "run `frontier.py --stage lr` first" in done.stderr + done.stdout
+
+
+def test_a_stage_refuses_to_train_when_the_recipe_in_conf_changed(jobs: list[dict], tmp_path: Path) -> None:
+    """The first stage keeps the composed recipe; an edit of conf/ between sittings (here: the kept copy says
+    another weight decay) stops the next stage by name before any job trains."""
+    import yaml
+
+    (tmp_path / "chosen_lr.csv").write_text("point,network,lr\r\ntiny,laformer_rela,0.003\r\n")
+    stages.run_stage("demo", frontier, _args(tmp_path), [])
+    kept_path = tmp_path / "stages" / stages.RECIPE_FILE
+    kept = yaml.safe_load(kept_path.read_text())
+    assert kept["module.optimizer.lr"] == 3e-3 and "paths.root_dir" not in kept
+    trained = len(jobs)
+    kept["module.optimizer.weight_decay"] = 0.05
+    kept_path.write_text(yaml.safe_dump(kept))
+    with pytest.raises(SystemExit, match=r"recipe changed .*module\.optimizer\.weight_decay: 0\.05 -> 0\.0001"):
+        stages.run_stage("frontier", frontier, _args(tmp_path), [])
+    assert len(jobs) == trained  # nothing trained under the other recipe
