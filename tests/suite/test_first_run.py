@@ -38,6 +38,8 @@ def test_train_log_holds_lightnings_messages_and_the_warning_once(tmp_path: Path
     assert "`Trainer.fit` stopped: `max_steps=3` reached" in log
     assert log.count(WARNING) == 1  # three epochs, one warning
     assert (done.stdout + done.stderr).count(WARNING) == 1
+    assert "Tip:" not in log + done.stdout + done.stderr  # Lightning's advertising tips
+    assert "LeafSpec" not in log + done.stderr  # a deprecation inside Lightning's own code, once per stage
 
 
 class RecordingBar(StepProgressBar):

@@ -45,7 +45,9 @@ def join_run_log() -> None:
 
     Lightning gives its loggers a console handler of their own at import and stops them propagating, so the run
     folder's ``train.log`` stayed empty. Step-budgeted runs rebuild their loader every epoch, and Lightning then
-    repeats its "smaller than the logging interval" warning each time: it is shown once.
+    repeats its "smaller than the logging interval" warning each time: it is shown once. Lightning's advertising
+    tips (cloud logging, a model registry) and a deprecation inside Lightning's own code say nothing about the run
+    and pushed our own errors off the screen: they are left out.
     """
     if not HydraConfig.initialized() or not logging.getLogger().handlers:
         return
@@ -55,5 +57,11 @@ def join_run_log() -> None:
             if type(handler) is logging.StreamHandler:
                 library.removeHandler(handler)
         library.propagate = True
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_drop_tips)
     logging.captureWarnings(True)
     warnings.filterwarnings("once", message=r"The number of training batches .* is smaller than the logging interval")
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+def _drop_tips(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("💡 Tip")
