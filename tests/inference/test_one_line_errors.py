@@ -131,7 +131,13 @@ def test_ctrl_c_during_restore_keeps_finished_outputs_and_no_partial_file(traine
         write_array(photos / f"p{i}.png", (np.random.default_rng(i).random((384, 384, 3)) * 255).astype(np.uint8))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "laformer.cli.restore", str(photos), "-o", str(out), "--ckpt", str(trained_ckpt)]
-    proc = subprocess.Popen(command, cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal delivers it: a shell that starts a job in the background without job control (a CI
+    # script's `&`) hands it SIGINT ignored, and Python then never raises KeyboardInterrupt, so the child gets the
+    # default disposition back first.
+    proc = subprocess.Popen(
+        command, cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.monotonic() + 240
     while not (out / "p0.png").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "restore ended before its first output"
