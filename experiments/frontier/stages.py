@@ -41,6 +41,11 @@ RECIPE_FILE = "recipe.yaml"  # in stages/: the composed recipe every stage's job
 GRID = (3e-4, 1e-3, 2e-3, 3e-3, 6e-3)
 TUNED = "laformer_tuned"
 DEMO_LR = 3e-3  # the demo's own recipe (conf/experiment/demo.yaml), for the demo-budget check
+# A grid whose validation scores all lie within SEPARATES_DB of each other chose nothing: its best is noise (DnCNN on
+# its plateau, 20.5-20.9 dB at every rate, 2026-12-07). Such a network trains at FALLBACK_LR, the old frontier's one
+# rate, at which dncnn_probe.py saw DnCNN leave the plateau on a validation photo (README "Why DnCNN did not learn").
+SEPARATES_DB = 0.5
+FALLBACK_LR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ STAGES = {
     "lr": Stage("lr", "tiny", RATE_NETWORKS, 250, (1,)),
     "choices": Stage("choices", "tiny", ("laformer_rela",), 500, (1, 2)),
     "frontier": Stage("frontier", "tiny", FRONTIER_TINY, 2000, (1, 2, 3), (250, 500, 1000, 2000)),
-    "small": Stage("small", "small", FRONTIER_SMALL, 600, (1, 2), (250, 500, 600)),
+    "small": Stage("small", "small", FRONTIER_SMALL, 400, (1, 2), (250, 400)),  # README: cut from 600 to fit
     "demo": Stage("demo", "tiny", ("laformer_rela", TUNED), 800, (1, 2)),
 }
 
@@ -86,7 +91,8 @@ def curve_overrides(stage: Stage) -> list[str]:
 
 
 def run_lr(fr: ModuleType, args: argparse.Namespace, extra: list[str], stage: Stage = STAGES["lr"]) -> dict:
-    """The stage's networks at every rate of the grid; the rate best on validation, into ``chosen_lr.csv``.
+    """The stage's networks at every rate of the grid; the rate best on validation (``rate_rule``: a fallback where
+    the grid separates nothing), into ``chosen_lr.csv`` with the rule that set it.
 
     Network by network, LAformer RELA first: the choices stage needs only RELA's rate, so an interrupted grid
     leaves whole networks chosen rather than every network half done.
@@ -102,14 +108,24 @@ def run_lr(fr: ModuleType, args: argparse.Namespace, extra: list[str], stage: St
         records.append({**row, "lr": lr})
     write_csv(records, args.out / "stages" / "lr" / "lr_records.csv")
     chosen = select_by_validation(records, group=("point", "network"), setting="lr", score="val_psnr")
-    rows = [
-        {"point": p, "network": n, "lr": c["setting"], "val_psnr": c["score"],
-         **{f"val_psnr_lr{lr:g}": c["scores"].get(lr) for lr in GRID}}
-        for (p, n), c in chosen.items()
-    ]  # fmt: skip
+    rows = []
+    for (point, name), choice in chosen.items():
+        rule = rate_rule(choice["scores"])
+        choice.update(setting=rule["lr"], score=choice["scores"].get(rule["lr"]))  # the fallback where nothing won
+        rows.append({"point": point, "network": name, **rule, "val_psnr": choice["score"],
+                     **{f"val_psnr_lr{lr:g}": choice["scores"].get(lr) for lr in GRID}})  # fmt: skip
     write_csv(rows, args.out / CHOSEN_LR.name)
-    print(markdown_table(rows, {k: k for k in rows[0]} if rows else {}, {"val_psnr": ".2f"}))
+    print(markdown_table(rows, {k: k for k in rows[0]} if rows else {}, {k: ".2f" for k in rows[0] if "psnr" in k}))
     return chosen
+
+
+def rate_rule(scores: dict[float, float]) -> dict[str, Any]:
+    """``{"lr", "how"}`` from one network's mean validation score at each rate: the best, unless the grid's spread is
+    under ``SEPARATES_DB`` (nothing separated), in which case ``FALLBACK_LR``, saying so."""
+    spread = max(scores.values()) - min(scores.values())
+    if spread < SEPARATES_DB:
+        return {"lr": FALLBACK_LR, "how": f"grid does not separate (spread {spread:.2f} dB < {SEPARATES_DB}): fallback"}
+    return {"lr": max(scores, key=scores.get), "how": f"best on validation (spread {spread:.2f} dB)"}
 
 
 def chosen_rates(out: Path) -> dict[str, float]:
@@ -224,6 +240,9 @@ def run_long(fr: ModuleType, args: argparse.Namespace, extra: list[str], stage: 
     rates = chosen_rates(args.out) if stage.name != "demo" else {}
     out = args.out / "stages" / stage.name
     networks = stage_networks(fr, args, stage)
+    if stage.name == "demo" and not any(n.name == TUNED for n in networks):
+        print(f"stage demo: nothing to check, stage 2 adopted no tuned preset ({CHOICES.name} says keep tiny)")
+        return
     jobs = [(n, s) for s in seeds for n in networks]
     for index, (network, seed) in enumerate(jobs, 1):
         lr = rates.get(network.name, DEMO_LR)

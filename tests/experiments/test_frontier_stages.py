@@ -38,8 +38,10 @@ def jobs(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     def fake_train(network, seed, args, extra, position):
         started.append({"network": network.name, "seed": seed, "lr": args.lr, "steps": args.steps, "extra": extra,
                         "out": args.out, "overrides": network.overrides})  # fmt: skip
-        val = 28.0 - abs(args.lr - VAL_BEST) * 100
+        val = 28.0 - abs(args.lr - VAL_BEST) * 1000
         test = 28.0 - abs(args.lr - TEST_BEST) * 100
+        if network.name == "dncnn":
+            val = 20.6 - args.lr * 10  # a plateau: 0.06 dB over the grid, its "best" rate is noise
         if "model.fusion=sum" in network.overrides:
             val += 0.5  # the one variant validation likes (and the combination that holds it)
         if "model.kernel_size=7" in network.overrides:
@@ -57,9 +59,14 @@ def test_the_lr_stage_trains_the_grid_and_chooses_on_validation(jobs: list[dict]
     # network by network, RELA's whole grid first (all the choices stage needs), SwinIR cut
     assert [j["network"] for j in jobs[: len(stages.GRID)]] == ["laformer_rela"] * len(stages.GRID)
     assert {j["lr"] for j in jobs} == set(stages.GRID) and {j["seed"] for j in jobs} == {1}
-    assert all(c["setting"] == VAL_BEST for c in chosen.values())  # not TEST_BEST
+    assert all(c["setting"] == VAL_BEST for (_, n), c in chosen.items() if n != "dncnn")  # not TEST_BEST
     rows = read_csv(tmp_path / "chosen_lr.csv")
-    assert [r["network"] for r in rows] == networks and {r["lr"] for r in rows} == {VAL_BEST}
+    assert [r["network"] for r in rows] == networks
+    assert {r["lr"] for r in rows if r["network"] != "dncnn"} == {VAL_BEST}
+    # a grid that separates nothing chooses nothing: the fallback rate, and the row says why
+    (dncnn,) = [r for r in rows if r["network"] == "dncnn"]
+    assert dncnn["lr"] == stages.FALLBACK_LR and dncnn["how"].startswith("grid does not separate (spread 0.06 dB")
+    assert stages.chosen_rates(tmp_path)["dncnn"] == stages.FALLBACK_LR
     assert stages.chosen_rates(tmp_path)["laformer_tuned"] == VAL_BEST  # the tuned preset trains at RELA's rate
 
 
@@ -95,15 +102,24 @@ def test_the_long_stage_trains_each_at_its_rate_with_curve_checkpoints(jobs: lis
         stages.run_stage("small", frontier, _args(tmp_path / "fresh"), [])
 
 
-def test_frontier_py_runs_a_stage_with_the_seeds_it_is_given(jobs: list[dict], tmp_path: Path) -> None:
+def test_frontier_py_runs_a_stage_with_the_seeds_it_is_given(
+    jobs: list[dict], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    frontier.main(["--stage", "demo", "--out", str(tmp_path)])
+    assert jobs == [] and "nothing to check, stage 2 adopted no tuned preset" in capsys.readouterr().out
+    (tmp_path / "choices.csv").write_text(
+        "choice,value,val_psnr,overrides\r\ncombination,adopt,28.6,model=tiny model.attention=rela model.fusion=sum\r\n"
+    )
     frontier.main(["--stage", "demo", "data.num_workers=0", "--out", str(tmp_path), "--seeds", "2"])
-    # the demo's own budget and rate; the tuned network only once stage 2 adopted one
+    # the demo's own budget and rate, the reference against the adopted combination
     assert [(j["network"], j["seed"], j["lr"], j["steps"], j["extra"]) for j in jobs] == [
-        ("laformer_rela", 2, 3e-3, 800, ["data.num_workers=0"])
+        ("laformer_rela", 2, 3e-3, 800, ["data.num_workers=0"]),
+        ("laformer_tuned", 2, 3e-3, 800, ["data.num_workers=0"]),
     ]
+    assert jobs[1]["overrides"] == ("model=tiny", "model.attention=rela", "model.fusion=sum")
     assert (tmp_path / "demo_check.csv").is_file()
     frontier.main(["--stage", "demo", "--out", str(tmp_path)])  # no --seeds: the stage's own (1, 2)
-    assert [j["seed"] for j in jobs[1:]] == [1, 2]
+    assert [j["seed"] for j in jobs[2:]] == [1, 1, 2, 2]
     with pytest.raises(SystemExit):
         frontier.main(["--stage", "nonsense"])
 
