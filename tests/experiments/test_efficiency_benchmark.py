@@ -105,3 +105,26 @@ def test_plot_and_report_from_a_committed_results_csv(tmp_path: Path) -> None:
     text = benchmark.write_report(rows, tmp_path / "report.md", "# header")
     assert (tmp_path / "report.md").read_text() == text
     assert text.count("| tiny | rela |") >= 2 and "256->512" in text
+
+
+@pytest.mark.slow  # three fresh processes, each compiling the tiny LAformer cold: minutes on 2 cores
+def test_compile_shapes_dynamic_and_buckets_do_not_recompile_for_a_new_size(tmp_path: Path) -> None:
+    """64x64 then 56x60: a static graph compiles again for the second size; one dynamic graph and the bucket of 64
+    (both sizes pad to 64x64) do not. Dynamic and static give eager's output; the bucket pads, so it moves pixels."""
+    import subprocess
+
+    script = ROOT / "compile_shapes.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--out", str(tmp_path)], capture_output=True,
+                          text=True, timeout=1800)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(tmp_path / "results_compile_shapes.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_mode = {mode: [r for r in rows if r["shapes"] == mode] for mode in ("dynamic", "static", "buckets")}
+    assert all(len(found) == 2 and all(r["latency_s"] for r in found) for found in by_mode.values()), rows
+    compilations = {mode: [int(r["compilations"]) for r in found] for mode, found in by_mode.items()}
+    assert compilations["static"][1] > compilations["static"][0] >= 1
+    assert compilations["dynamic"][1] == compilations["dynamic"][0] >= 1
+    assert compilations["buckets"][1] == compilations["buckets"][0] >= 1
+    assert max(float(r["max_abs_diff"]) for r in by_mode["dynamic"] + by_mode["static"]) < 1e-4
+    assert float(by_mode["buckets"][1]["max_abs_diff"]) > 1e-4  # 56x60 padded to 64x64: global attention sees it
+    assert "| graph | compilations |" in (tmp_path / "results_compile_shapes.md").read_text()
