@@ -73,6 +73,7 @@ def test_pareto_front_keeps_the_points_nothing_beats() -> None:
     assert frontier.pareto(points) == {"a", "c", "d"}
 
 
+@pytest.mark.slow  # two real training jobs, 27 s on the AVX2 EPYC; the report's pieces are tested with fakes
 def test_report_from_two_tiny_finished_jobs_then_resume(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     spec = tmp_path / "networks.yaml"
     spec.write_text(TOY_NETWORKS)

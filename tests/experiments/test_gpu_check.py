@@ -32,6 +32,7 @@ def read_rows(path: Path) -> dict[tuple[str, str], dict[str, str]]:
         return {(row["part"], row["case"]): row for row in csv.DictReader(handle)}
 
 
+@pytest.mark.slow  # every part of the GPU check on the CPU: 48 s on the AVX2 EPYC (2026-12-07)
 def test_dry_run_writes_every_parts_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert check.main(["--dry-run", "--out", str(tmp_path)]) == 0

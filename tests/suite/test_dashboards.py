@@ -99,6 +99,7 @@ def test_run_config_summaries_tags_and_images(make_cfg) -> None:
     assert images["_type"] == "images/separated" and images["count"] == 1
 
 
+@pytest.mark.slow  # a two-job multirun with wandb offline, 26 s; test_multirun covers the sweep table itself
 def test_sweep_table_goes_to_wandb(tmp_path: Path) -> None:
     env = {**os.environ, "LAFORMER_OUTPUTS": str(tmp_path / "out"), "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     cmd = [

@@ -59,6 +59,7 @@ def test_compile_changes_nothing_but_speed() -> None:
     torch.testing.assert_close(grad, grad_c, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow  # 23 s on the AVX2 EPYC; the quick-mode test below runs the same script in the default run
 def test_benchmark_writes_a_row_per_option(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("throughput_benchmark", REPO / "experiments/throughput/benchmark.py")
     benchmark = importlib.util.module_from_spec(spec)
