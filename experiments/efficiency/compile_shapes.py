@@ -13,7 +13,7 @@ first calls) and the steady time per photo against eager. The outputs are compar
 ``static`` compute exactly the network's own result; ``buckets`` pads (reflect) up to a multiple of ``--bucket`` and
 crops, and LAformer's attention is global, so every pixel moves a little (the largest difference is printed).
 
-    python experiments/efficiency/compile_shapes.py                          # 3 photo sizes, the 3 modes
+    python experiments/efficiency/compile_shapes.py                          # 3 sizes, the 3 modes (~20 min)
     python experiments/efficiency/compile_shapes.py --quick --out /tmp/cs    # smoke run for the tests
 
 Run it alone on the machine (compilations are CPU-bound and take minutes on 2 cores).
@@ -40,7 +40,7 @@ from laformer.reports import markdown_table, write_csv
 HERE = Path(__file__).resolve().parent
 NETWORKS = HERE.parent / "frontier" / "networks.yaml"
 SHAPES = ("dynamic", "static", "buckets")
-SIZES = ("375x500", "512x512", "427x640")  # height x width: two photo shapes a camera roll mixes, and a square
+SIZES = ("375x500", "360x480", "512x512")  # height x width: two 4:3 photos of one 128-bucket (384x512), a square
 COLUMNS = {
     "shapes": "graph",
     "size": "size",

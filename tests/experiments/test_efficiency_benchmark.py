@@ -108,9 +108,10 @@ def test_plot_and_report_from_a_committed_results_csv(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # three fresh processes, each compiling the tiny LAformer cold: minutes on 2 cores
-def test_compile_shapes_dynamic_and_buckets_do_not_recompile_for_a_new_size(tmp_path: Path) -> None:
-    """64x64 then 56x60: a static graph compiles again for the second size; one dynamic graph and the bucket of 64
-    (both sizes pad to 64x64) do not. Dynamic and static give eager's output; the bucket pads, so it moves pixels."""
+def test_compile_shapes_buckets_compile_once_for_two_sizes_of_one_bucket(tmp_path: Path) -> None:
+    """64x64 then 56x60: a static graph compiles again for the second size; the bucket of 64 (both sizes pad to
+    64x64) does not. Dynamic and static give eager's output; the bucket pads, so it moves pixels. (Whether the
+    dynamic graph compiles again depends on the sizes: LAformer's strip plan is Python over the size, 2026-12-07.)"""
     import subprocess
 
     script = ROOT / "compile_shapes.py"
@@ -123,7 +124,6 @@ def test_compile_shapes_dynamic_and_buckets_do_not_recompile_for_a_new_size(tmp_
     assert all(len(found) == 2 and all(r["latency_s"] for r in found) for found in by_mode.values()), rows
     compilations = {mode: [int(r["compilations"]) for r in found] for mode, found in by_mode.items()}
     assert compilations["static"][1] > compilations["static"][0] >= 1
-    assert compilations["dynamic"][1] == compilations["dynamic"][0] >= 1
     assert compilations["buckets"][1] == compilations["buckets"][0] >= 1
     assert max(float(r["max_abs_diff"]) for r in by_mode["dynamic"] + by_mode["static"]) < 1e-4
     assert float(by_mode["buckets"][1]["max_abs_diff"]) > 1e-4  # 56x60 padded to 64x64: global attention sees it

@@ -19,7 +19,7 @@ ACTIVATION = (16, 1024, 1024)  # 64 MiB of float32: above glibc's 32 MiB mmap ce
 def layers() -> None:
     """A chain of element-wise layers on large maps: each result is a fresh block, each input freed."""
     x = torch.ones(ACTIVATION)
-    for _ in range(8):
+    for _ in range(16):
         x = torch.nn.functional.gelu(x * 1.01) + x
 
 
@@ -55,16 +55,29 @@ def test_a_tiny_4k_pass_stays_within_the_4_gib_budget(monkeypatch: pytest.Monkey
     assert cpu_heap.reuse_fits(tiny_4k, available_bytes=64 * gib)
 
 
+def faults_with_and_without_reuse() -> tuple[bool, int, int]:
+    """In a fresh process: whether reuse switched on, and the second pass's page faults with it and after it."""
+    torch.set_num_threads(1)  # one thread, one malloc arena: the count is the pass's own
+    with cpu_heap.reuse_freed_memory(2**30) as enabled:
+        kept = minor_faults_of_a_second_pass()
+    fresh = minor_faults_of_a_second_pass()  # defaults back: every map is mmapped and faulted in again
+    return enabled, kept, fresh
+
+
 @linux_glibc
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="page-fault counts")
 def test_freed_blocks_are_kept_only_inside_the_block():
+    """Measured in a fresh process: the heap (arenas, top chunk, what earlier tests left in it) is the process's,
+    and in the full run it once made the counts of this test fail while it passed alone."""
+    from laformer.benchmarks.worker import run_isolated
+
     pages = 4 * ACTIVATION[0] * ACTIVATION[1] * ACTIVATION[2] // resource.getpagesize()
-    with cpu_heap.reuse_freed_memory(2**30) as enabled:
-        assert enabled
-        kept = minor_faults_of_a_second_pass()
-    fresh = minor_faults_of_a_second_pass()  # defaults back: every map is mmapped and faulted in again
-    assert kept < pages // 10  # not one map's worth over 17 large allocations
-    assert fresh > 8 * pages
+    enabled, kept, fresh = run_isolated(faults_with_and_without_reuse, timeout=300)
+    assert enabled
+    # Over 33 large allocations: reuse faulted 0-2 maps' worth in 8 fresh processes, glibc's default 8-25 (at 17
+    # allocations, 2026-12-07; the counts vary with where the heap's top chunk happens to lie).
+    assert kept <= 3 * pages, (kept, pages)
+    assert fresh >= 8 * pages, (fresh, pages)
 
 
 def test_restore_is_identical_with_and_without_reuse(monkeypatch):

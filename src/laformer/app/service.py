@@ -43,7 +43,7 @@ from laformer.data.io import (
     tensor_to_array,
     write_array,
 )
-from laformer.inference.backends import check_backend, inference_network
+from laformer.inference.backends import DEFAULT_SHAPES, check_backend, inference_network
 from laformer.inference.checkpoint import load_network
 from laformer.inference.restore import (
     ChannelMismatchError,
@@ -89,7 +89,7 @@ class RestoreOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     backend: str = "torch"
     compile: str = "auto"
-    compile_shapes: str = "dynamic"
+    compile_shapes: str = DEFAULT_SHAPES
 
 
 @dataclass(frozen=True)

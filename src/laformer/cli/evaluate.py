@@ -21,7 +21,7 @@ from laformer.cli.common import finish_loggers, hydra_choices, hydra_overrides, 
 from laformer.cli.errors import one_line_errors
 from laformer.config_checks import check_run_config
 from laformer.inference.checkpoint import load_network
-from laformer.inference.compiled import compile_network
+from laformer.inference.compiled import DEFAULT_SHAPES, compile_network
 from laformer.models.registry import network_info
 from laformer.runs import config_dir, register_resolvers, write_summary
 from laformer.sweeps import resume_sweep_job
@@ -64,7 +64,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     # network's own either way, and the plain network stays inside the compiled one for Lightning to move.
     mode = cfg.get("compile", "off")
     mode = {True: "on", False: "off"}.get(mode, mode) if isinstance(mode, bool) else str(mode)  # compile=true works too
-    scored = compile_network(net, mode, shapes=str(cfg.get("compile_shapes", "dynamic")))
+    scored = compile_network(net, mode, shapes=str(cfg.get("compile_shapes", DEFAULT_SHAPES)))
     module = hydra.utils.instantiate(cfg.module, net=scored)
     if cfg.get("save_images"):
         module.image_dir = str(run_dir / "images")

@@ -21,7 +21,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from laformer.cli.errors import exit_status
 from laformer.data.io import DEFAULT_MAX_PIXELS, ImageReadError, is_image_file, megapixels, read_array, write_array
-from laformer.inference.backends import BACKENDS, COMPILE_MODES, SHAPE_MODES, check_backend, inference_network
+from laformer.inference.backends import (
+    BACKENDS,
+    COMPILE_MODES,
+    DEFAULT_SHAPES,
+    SHAPE_MODES,
+    check_backend,
+    inference_network,
+)
 from laformer.inference.checkpoint import load_network
 from laformer.inference.restore import (
     DEVICES,
@@ -171,9 +178,9 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile-shapes",
         choices=SHAPE_MODES,
-        default="dynamic",
-        help="dynamic: one graph for every size (exact); static: one per size; buckets: sizes padded to 128 px "
-        "(not exact at the borders)",
+        default=DEFAULT_SHAPES,
+        help="static: one graph per size (exact; default); dynamic: symbolic sizes (exact, but torch 2.13 compiled "
+        "again per size here); buckets: sizes padded to 128 px, one graph per bucket (not exact)",
     )
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from laformer.inference.compiled import COMPILE_MODES, SHAPE_MODES, compile_network, resolve_compile
+from laformer.inference.compiled import COMPILE_MODES, DEFAULT_SHAPES, SHAPE_MODES, compile_network, resolve_compile
 from laformer.inference.onnx_runtime import BACKENDS, onnxruntime_network
 
-__all__ = ["BACKENDS", "COMPILE_MODES", "SHAPE_MODES", "check_backend", "inference_network"]
+__all__ = ["BACKENDS", "COMPILE_MODES", "DEFAULT_SHAPES", "SHAPE_MODES", "check_backend", "inference_network"]
 
 
 def check_backend(backend: str, device: torch.device, precision: str = "fp32", compile: str = "off") -> None:
@@ -36,7 +36,7 @@ def inference_network(
     device: torch.device,
     backend: str = "torch",
     compile: str = "off",
-    shapes: str = "dynamic",
+    shapes: str = DEFAULT_SHAPES,
     checkpoint: str | Path | None = None,
 ) -> nn.Module:
     """``net`` (prepared for ``device``) behind the chosen backend; the result answers like ``net`` does.

@@ -8,13 +8,14 @@ the compiled graph from disk instead of generating and compiling C++ again.
 
 Image sizes (``shapes``):
 
-- ``dynamic``: one graph with symbolic height and width (``torch.compile(dynamic=True)``); any size, no recompiling,
-  and exactly the eager computation.
-- ``static``: one graph per size (``dynamic=False``); the fastest kernels for a size met again and again (tiles),
-  a fresh compilation for every new size.
-- ``buckets``: inputs padded (reflect) up to a multiple of ``bucket`` pixels, so a handful of static graphs cover
-  every size; not exact: LAformer's attention is global, so the padded pixels move every output pixel a little, and
-  border pixels of every network see other neighbours. ``experiments/efficiency`` measures the three.
+- ``static`` (default): one graph per size; exact, the fastest to compile, and the fastest kernels for a size met
+  again and again (tiles, a folder of one camera's photos), a fresh compilation for every new size.
+- ``dynamic``: one graph with symbolic height and width (``torch.compile(dynamic=True)``); exact, but measured
+  (``experiments/efficiency/compile_shapes.py``, torch 2.13, 2026-12-07) it compiled again for every new photo size
+  anyway, each time taking about twice as long as a static graph.
+- ``buckets``: inputs padded (reflect) up to a multiple of ``bucket`` pixels before the graph, so one static graph
+  serves every size of a bucket; not exact: LAformer's attention is global, so the padded pixels move every output
+  pixel a little, and border pixels of every network see other neighbours.
 
 ``--compile auto`` resolves through :func:`resolve_compile`: off until the efficiency benchmark shows, on the
 machine at hand, that compiling pays for itself (see docs/restoring.md).
@@ -32,6 +33,9 @@ from torch import Tensor, nn
 
 COMPILE_MODES = ("auto", "on", "off")
 SHAPE_MODES = ("dynamic", "static", "buckets")
+# static: exact, and on the 2-core EPYC (2026-12-07, experiments/efficiency/compile_shapes.py) the dynamic graph
+# compiled again for every new photo size anyway, taking 2x static's time per compilation.
+DEFAULT_SHAPES = "static"
 DEFAULT_BUCKET = 128
 CACHE_ENV = "LAFORMER_CACHE"
 # Where each of PyTorch's on-disk compile caches is told to live (relative to the versioned compile folder).
@@ -82,20 +86,18 @@ def resolve_compile(mode: str, device: torch.device | str = "cpu") -> bool:
     return mode == "on"
 
 
-class BucketPadding(nn.Module):
-    """Pads inputs up to a multiple of ``bucket`` pixels (reflect, else replicate) and crops the output back."""
+def pad_to_bucket(x: Tensor, bucket: int) -> Tensor:
+    """``x`` padded (reflect, else replicate) at the bottom and right up to a multiple of ``bucket`` pixels.
 
-    def __init__(self, net: nn.Module, bucket: int) -> None:
-        super().__init__()
-        self.net, self.bucket = net, bucket
-
-    def forward(self, x: Tensor) -> Tensor:
-        height, width = x.shape[-2:]
-        ph, pw = (-height) % self.bucket, (-width) % self.bucket
-        if ph or pw:
-            mode = "reflect" if ph < height and pw < width else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        return self.net(x)[..., :height, :width]
+    Done outside the compiled graph: a graph that took the unpadded image would be specialised on its size (and on
+    the pad amounts), so every new photo size would compile again, which is what buckets are there to avoid.
+    """
+    height, width = x.shape[-2:]
+    ph, pw = (-height) % bucket, (-width) % bucket
+    if not (ph or pw):
+        return x
+    mode = "reflect" if ph < height and pw < width else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 class CompiledNetwork(nn.Module):
@@ -105,13 +107,12 @@ class CompiledNetwork(nn.Module):
     dict's keys (under ``net.``) as callers expect; the compiled callable is no submodule.
     """
 
-    def __init__(self, net: nn.Module, shapes: str = "dynamic", bucket: int = DEFAULT_BUCKET) -> None:
+    def __init__(self, net: nn.Module, shapes: str = DEFAULT_SHAPES, bucket: int = DEFAULT_BUCKET) -> None:
         super().__init__()
         if shapes not in SHAPE_MODES:
             raise ValueError(f"unknown shapes {shapes!r}; choose one of {', '.join(SHAPE_MODES)}")
         self.net, self.shapes, self.bucket = net, shapes, bucket
-        target = BucketPadding(net, bucket) if shapes == "buckets" else net
-        self._compiled = torch.compile(target, dynamic=shapes == "dynamic")
+        self._compiled = torch.compile(net, dynamic=shapes == "dynamic")
         # With symbolic sizes, inductor (torch 2.13) fails on LAformer's own padding arithmetic ((-h) % 8 in the
         # graph: "TensorReferenceAnalysis has no attribute python_mod"). The same padding done here, before the
         # graph, leaves the network nothing to pad: the result is the network's own, cropped back.
@@ -120,6 +121,9 @@ class CompiledNetwork(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.shapes == "buckets":  # the graph sees bucket sizes only: one graph per bucket, not per photo size
+            height, width = x.shape[-2:]
+            return self._compiled(pad_to_bucket(x, self.bucket))[..., :height, :width]
         if self._pad_first:
             from laformer.models.laformer import SIZE_MULTIPLE, pad_to_multiple
 
@@ -135,7 +139,7 @@ class CompiledNetwork(nn.Module):
 
 
 def compile_network(
-    net: nn.Module, mode: str = "on", shapes: str = "dynamic", bucket: int = DEFAULT_BUCKET, device: Any = "cpu"
+    net: nn.Module, mode: str = "on", shapes: str = DEFAULT_SHAPES, bucket: int = DEFAULT_BUCKET, device: Any = "cpu"
 ) -> nn.Module:
     """``net`` compiled (a :class:`CompiledNetwork`) when ``mode`` resolves on, else ``net`` itself.
 
