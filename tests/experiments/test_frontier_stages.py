@@ -102,6 +102,14 @@ def test_the_long_stage_trains_each_at_its_rate_with_curve_checkpoints(jobs: lis
         stages.run_stage("small", frontier, _args(tmp_path / "fresh"), [])
 
 
+def test_a_long_stage_trains_only_the_networks_it_is_given(jobs: list[dict], tmp_path: Path) -> None:
+    (tmp_path / "chosen_lr.csv").write_text("point,network,lr\r\ntiny,laformer_rela,0.003\r\ntiny,nafnet,0.002\r\n")
+    frontier.main(["--stage", "frontier", "--out", str(tmp_path), "--networks", "nafnet,laformer_rela", "--seeds", "2"])
+    assert [(j["network"], j["seed"]) for j in jobs] == [("laformer_rela", 2), ("nafnet", 2)]  # the stage's order
+    with pytest.raises(SystemExit, match=r"unknown name\(s\) \['swinir'\]"):  # not in stage 3 (cut)
+        frontier.main(["--stage", "frontier", "--out", str(tmp_path), "--networks", "swinir"])
+
+
 def test_frontier_py_runs_a_stage_with_the_seeds_it_is_given(
     jobs: list[dict], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
