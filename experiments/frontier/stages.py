@@ -240,7 +240,7 @@ def run_long(fr: ModuleType, args: argparse.Namespace, extra: list[str], stage: 
     rates = chosen_rates(args.out) if stage.name != "demo" else {}
     out = args.out / "stages" / stage.name
     # --networks picks some of the stage's networks (a sitting too short for all of them); the report reads every one
-    networks = fr.select(stage_networks(fr, args, stage), None, getattr(args, "networks", None))
+    networks = fr.select(stage_networks(fr, args, stage), None, args.networks)
     if stage.name == "demo" and not any(n.name == TUNED for n in networks):
         print(f"stage demo: nothing to check, stage 2 adopted no tuned preset ({CHOICES.name} says keep tiny)")
         return

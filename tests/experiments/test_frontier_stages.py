@@ -26,8 +26,8 @@ VAL_BEST, TEST_BEST = 2e-3, 6e-3
 
 def _args(out: Path) -> argparse.Namespace:
     sets = {"test_set": "demo-test", "val_set": "demo-val"}
-    return argparse.Namespace(networks_file=frontier.NETWORKS_FILE, out=out, seeds=[1, 2], seeds_given=False,
-                              steps=250, lr=1e-3, verbose=False, measure="none", **sets)  # fmt: skip
+    return argparse.Namespace(networks_file=frontier.NETWORKS_FILE, networks=None, out=out, seeds=[1, 2],
+                              seeds_given=False, steps=250, lr=1e-3, verbose=False, measure="none", **sets)  # fmt: skip
 
 
 @pytest.fixture

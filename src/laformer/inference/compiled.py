@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from laformer.models.laformer import SIZE_MULTIPLE, pad_to_multiple
 
 COMPILE_MODES = ("auto", "on", "off")
 SHAPE_MODES = ("dynamic", "static", "buckets")
@@ -86,20 +87,6 @@ def resolve_compile(mode: str, device: torch.device | str = "cpu") -> bool:
     return mode == "on"
 
 
-def pad_to_bucket(x: Tensor, bucket: int) -> Tensor:
-    """``x`` padded (reflect, else replicate) at the bottom and right up to a multiple of ``bucket`` pixels.
-
-    Done outside the compiled graph: a graph that took the unpadded image would be specialised on its size (and on
-    the pad amounts), so every new photo size would compile again, which is what buckets are there to avoid.
-    """
-    height, width = x.shape[-2:]
-    ph, pw = (-height) % bucket, (-width) % bucket
-    if not (ph or pw):
-        return x
-    mode = "reflect" if ph < height and pw < width else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
-
-
 class CompiledNetwork(nn.Module):
     """``net`` run through ``torch.compile``; attributes it lacks (``info``, ...) are read from ``net``.
 
@@ -113,23 +100,24 @@ class CompiledNetwork(nn.Module):
             raise ValueError(f"unknown shapes {shapes!r}; choose one of {', '.join(SHAPE_MODES)}")
         self.net, self.shapes, self.bucket = net, shapes, bucket
         self._compiled = torch.compile(net, dynamic=shapes == "dynamic")
-        # With symbolic sizes, inductor (torch 2.13) fails on LAformer's own padding arithmetic ((-h) % 8 in the
-        # graph: "TensorReferenceAnalysis has no attribute python_mod"). The same padding done here, before the
-        # graph, leaves the network nothing to pad: the result is the network's own, cropped back.
-        self._pad_first = (
-            shapes == "dynamic" and getattr(net, "info", None) is not None and net.info.family == "laformer"
-        )
+        # Padding done here, before the graph, to ``_pad_multiple`` (the suite's one padding, ``pad_to_multiple``):
+        # - buckets: the graph then sees bucket sizes only; padded inside it, a graph specialised on the photo's size
+        #   and pad amounts would compile again for every new photo size, which buckets are there to avoid.
+        # - dynamic LAformer: with symbolic sizes, inductor (torch 2.13) fails on LAformer's own padding arithmetic
+        #   ((-h) % 8 in the graph: "TensorReferenceAnalysis has no attribute python_mod"); padded here, the
+        #   network has nothing left to pad and the result is its own, cropped back.
+        laformer = getattr(net, "info", None) is not None and net.info.family == "laformer"
+        self._pad_multiple = 0  # static, and dynamic peers: the graph takes the photo as it is
+        if shapes == "buckets":
+            self._pad_multiple = bucket
+        elif shapes == "dynamic" and laformer:
+            self._pad_multiple = SIZE_MULTIPLE
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.shapes == "buckets":  # the graph sees bucket sizes only: one graph per bucket, not per photo size
-            height, width = x.shape[-2:]
-            return self._compiled(pad_to_bucket(x, self.bucket))[..., :height, :width]
-        if self._pad_first:
-            from laformer.models.laformer import SIZE_MULTIPLE, pad_to_multiple
-
-            height, width = x.shape[-2:]
-            return self._compiled(pad_to_multiple(x, SIZE_MULTIPLE))[..., :height, :width]
-        return self._compiled(x)
+        if not self._pad_multiple:
+            return self._compiled(x)
+        height, width = x.shape[-2:]
+        return self._compiled(pad_to_multiple(x, self._pad_multiple))[..., :height, :width]
 
     def __getattr__(self, name: str) -> Any:
         try:
