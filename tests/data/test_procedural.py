@@ -3,7 +3,9 @@ into the demo's training epochs at the configured ratio, reproducibly."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 import pytest
@@ -33,6 +35,30 @@ def test_a_picture_is_a_function_of_its_seed() -> None:
     assert a.shape == (48, 48, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+# sha256 of the pictures drawn by the shape-by-shape painter that the vectorised one replaced (2026-12-07): the
+# training data of every recorded study, so the speed-up must give the same bytes.
+PAINTER_DIGESTS = {
+    "64": "ff52f739dca8cf8f89a35f5cfccab423d0ea6d7a1942df83cbcf15d082e86b64",
+    "17": "60c529b4915568d0c73a55ee50fcd6270e988333447660f64465824a171e0d0c",
+    "rectangles-48": "403c3eb089836b2be0e2f09e575c1b89bbfe962d16c2b7e45fb17f573050bda5",
+}
+
+
+def _digest(leaves: DeadLeaves, size: int, seeds: Iterable[int]) -> str:
+    digest = hashlib.sha256()
+    for seed in seeds:
+        digest.update(leaves.render(size, seed).tobytes())
+    return digest.hexdigest()
+
+
+def test_the_vectorised_painter_draws_the_same_pixels_as_before() -> None:
+    leaves = DeadLeaves()
+    assert _digest(leaves, 64, (s * 7919 + 64 for s in range(40))) == PAINTER_DIGESTS["64"]
+    assert _digest(leaves, 17, (s * 7919 + 17 for s in range(40))) == PAINTER_DIGESTS["17"]
+    crowded = DeadLeaves(rectangles=0.9, coverage=6.0, grey=0.5)  # mostly rotated rectangles, large ones clipped
+    assert _digest(crowded, 48, range(20)) == PAINTER_DIGESTS["rectangles-48"]
 
 
 def test_pictures_look_like_natural_images() -> None:

@@ -76,6 +76,57 @@ class DeadLeaves:
         saturation = rng.random((count, 1)) ** 1.5  # most natural colours are far from saturated
         return level + saturation * (rgb - level)
 
+    # Shapes whose clipped bounding box fits this many pixels a side are drawn all at once (most of them: radii follow
+    # r^-3); larger ones one by one. Both mark the same pixels as the per-shape loop this replaced (golden test).
+    _window = 12
+
+    @classmethod
+    def _owners(
+        cls, size: int, centres: np.ndarray, radii: np.ndarray, is_rect: np.ndarray, angles: np.ndarray,
+        aspects: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """For each pixel, the index of the last shape covering it (-1: none): painter's order, later on top.
+
+        Painting shape after shape in Python cost 33 ms a 64 x 64 picture (~600 shapes, most a pixel or two), a
+        fifth of the demo's training time; the pixel each shape wins is the highest index that covers it.
+        """
+        top = np.maximum(0, (centres[:, 0] - radii).astype(np.int64))  # int() of the loop: toward zero
+        left = np.maximum(0, (centres[:, 1] - radii).astype(np.int64))
+        bottom = np.minimum(size, np.ceil(centres[:, 0] + radii).astype(np.int64) + 1)
+        right = np.minimum(size, np.ceil(centres[:, 1] + radii).astype(np.int64) + 1)
+        owner = np.full((size, size), -1, dtype=np.int64)
+        small = (bottom - top <= cls._window) & (right - left <= cls._window)
+        index = np.flatnonzero(small)
+        steps = np.arange(cls._window)
+        ys = top[index, None, None] + steps[None, :, None]  # (n, window, 1)
+        xs = left[index, None, None] + steps[None, None, :]  # (n, 1, window)
+        inside = (ys < bottom[index, None, None]) & (xs < right[index, None, None])
+        mask = inside & cls._covers(ys, xs, centres[index], radii[index], is_rect[index], angles[index], aspects[index])
+        ys, xs = np.broadcast_arrays(ys, xs)
+        np.maximum.at(owner, (ys[mask], xs[mask]), np.broadcast_to(index[:, None, None], mask.shape)[mask])
+        for i in np.flatnonzero(~small):
+            yy = np.arange(top[i], bottom[i])[None, :, None]
+            xx = np.arange(left[i], right[i])[None, None, :]
+            hit = cls._covers(yy, xx, centres[i : i + 1], radii[i : i + 1], is_rect[i : i + 1], angles[i : i + 1],
+                              aspects[i : i + 1])[0]  # fmt: skip
+            window = owner[top[i] : bottom[i], left[i] : right[i]]
+            window[hit] = np.maximum(window[hit], i)
+        return owner
+
+    @staticmethod
+    def _covers(
+        ys: np.ndarray, xs: np.ndarray, centres: np.ndarray, radii: np.ndarray, is_rect: np.ndarray,
+        angles: np.ndarray, aspects: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """Which pixels (rows ``ys``, columns ``xs``, broadcast per shape along the first axis) each shape covers."""
+        dy = (ys + 0.5) - centres[:, 0, None, None]
+        dx = (xs + 0.5) - centres[:, 1, None, None]
+        r = radii[:, None, None]
+        cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+        u, v = dx * cos + dy * sin, -dx * sin + dy * cos
+        rect = (np.abs(u) <= r) & (np.abs(v) <= r * aspects[:, None, None])
+        return np.where(is_rect[:, None, None], rect, dy * dy + dx * dx <= r * r)
+
     def render(self, size: int, seed: int) -> np.ndarray:
         """One ``size`` x ``size`` x 3 uint8 picture, a function of ``seed`` alone."""
         if size < 1:
@@ -92,27 +143,14 @@ class DeadLeaves:
         aspects = 0.3 + 0.7 * rng.random(count)
         ramps = (rng.random((count, 2)) * 2 - 1) * self.shading  # colour change per radius, along y and x
 
+        owner = self._owners(size, centres, radii, is_rect, angles, aspects)
         image = np.empty((size, size, 3))
-        image[:] = colours[-1]  # the background
-        # Painter's order: later shapes cover earlier ones, the same picture as dead leaves falling face down.
-        for i in range(count):
-            cy, cx, r = centres[i, 0], centres[i, 1], radii[i]
-            top, bottom = max(0, int(cy - r)), min(size, math.ceil(cy + r) + 1)
-            left, right = max(0, int(cx - r)), min(size, math.ceil(cx + r) + 1)
-            if top >= bottom or left >= right:
-                continue
-            dy = np.arange(top, bottom)[:, None] + 0.5 - cy
-            dx = np.arange(left, right)[None, :] + 0.5 - cx
-            if is_rect[i]:
-                cos, sin = math.cos(angles[i]), math.sin(angles[i])
-                u, v = dx * cos + dy * sin, -dx * sin + dy * cos
-                mask = (np.abs(u) <= r) & (np.abs(v) <= r * aspects[i])
-            else:
-                mask = dy * dy + dx * dx <= r * r
-            if not mask.any():
-                continue
-            shade = (ramps[i, 0] * dy + ramps[i, 1] * dx) / r
-            image[top:bottom, left:right][mask] = (colours[i] + shade[..., None])[mask]
+        image[:] = colours[-1]  # the background, where no shape landed
+        ys, xs = np.nonzero(owner >= 0)
+        shape = owner[ys, xs]
+        dy, dx = (ys + 0.5) - centres[shape, 0], (xs + 0.5) - centres[shape, 1]
+        shade = (ramps[shape, 0] * dy + ramps[shape, 1] * dx) / radii[shape]
+        image[ys, xs] = colours[shape] + shade[:, None]
         blur = rng.random() * self.max_blur
         if blur > 0.05:
             image = gaussian_filter(image, sigma=(blur, blur, 0), mode="reflect")
