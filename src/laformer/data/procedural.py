@@ -122,7 +122,13 @@ class DeadLeaves:
         dy = (ys + 0.5) - centres[:, 0, None, None]
         dx = (xs + 0.5) - centres[:, 1, None, None]
         r = radii[:, None, None]
-        cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+        # math.cos/sin per shape, as the loop this replaced: NumPy's vectorised ones may round differently on other
+        # CPUs (SIMD builds), which could move a boundary pixel of the pictures every recorded study trained on.
+        # Only the rectangles are turned.
+        cos, sin = np.ones(len(angles)), np.zeros(len(angles))
+        for k in np.flatnonzero(is_rect):
+            cos[k], sin[k] = math.cos(angles[k]), math.sin(angles[k])
+        cos, sin = cos[:, None, None], sin[:, None, None]
         u, v = dx * cos + dy * sin, -dx * sin + dy * cos
         rect = (np.abs(u) <= r) & (np.abs(v) <= r * aspects[:, None, None])
         return np.where(is_rect[:, None, None], rect, dy * dy + dx * dx <= r * r)
