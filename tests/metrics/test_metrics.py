@@ -155,3 +155,30 @@ def test_valid_protocols_construct() -> None:
             for align in ("none", "ecc"):
                 protocol = EvalProtocol(color=color, size_policy=size_policy, align=align, crop_border=2)
                 assert (protocol.color, protocol.size_policy, protocol.align) == (color, size_policy, align)
+
+
+def test_separable_ssim_window_equals_the_two_dimensional_window() -> None:
+    """The row-then-column Gaussian blur gives the SSIM map of the full 11 x 11 window to float64 rounding."""
+    import torch.nn.functional as F
+
+    from laformer.metrics.image_metrics import ssim_map
+
+    gen = torch.Generator().manual_seed(3)
+    pred = torch.rand(2, 3, 40, 33, generator=gen, dtype=torch.float64)
+    target = (pred + 0.1 * torch.randn(pred.shape, generator=gen, dtype=torch.float64)).clamp(0, 1)
+    x = torch.arange(11, dtype=torch.float64) - 5
+    g = torch.exp(-(x**2) / (2 * 1.5**2))
+    window = torch.outer(g, g) / torch.outer(g, g).sum()
+    kernel = window.expand(3, 1, 11, 11)
+
+    def blur(image: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(image, kernel, groups=3)
+
+    mu_p, mu_t = blur(pred), blur(target)
+    var_p, var_t = blur(pred * pred) - mu_p**2, blur(target * target) - mu_t**2
+    cov = blur(pred * target) - mu_p * mu_t
+    c1, c2 = 0.01**2, 0.03**2
+    reference = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / ((mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2))
+    fast = ssim_map(pred, target)
+    assert fast.shape == reference.shape == (2, 3, 30, 23)
+    assert torch.allclose(fast, reference, rtol=0, atol=1e-12)
