@@ -94,6 +94,23 @@ def test_procedural_samples_follow_the_per_sample_seed() -> None:
         dataset.dataset[4]
 
 
+def test_seeded_items_draw_what_torch_manual_seed_drew_and_restore_the_generator() -> None:
+    """The per-item seeding touches the CPU generator only (no accelerator reseeding), with the same draws as
+    ``torch.manual_seed`` gave the recorded studies, and leaves the caller's random state as it found it."""
+    import random
+
+    inner = ProceduralImageDataset(DeadLeaves(), GaussianNoise(25.0, True, 8), 32, length=4)
+    torch.manual_seed(99)
+    before = torch.random.get_rng_state()
+    item = SeededItems(inner)[(2, 555)]
+    assert torch.equal(torch.random.get_rng_state(), before)
+    torch.manual_seed(555)
+    np.random.seed(555)
+    random.seed(555)
+    reference = inner[2]
+    assert torch.equal(item["input"], reference["input"]) and torch.equal(item["target"], reference["target"])
+
+
 def _mixed(**kwargs) -> DemoDataModule:
     defaults = dict(
         batch_size=4,
