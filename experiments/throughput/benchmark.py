@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=None, help="default: all")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument(
-        "--quick", action="store_true", help="a smoke run: three options, 3 steps, width 8, 32 px crops (not figures)"
+        "--quick", action="store_true", help="a smoke run: four options, 3 steps, width 8, 32 px crops (not figures)"
     )
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("overrides", nargs="*", help="extra laformer-train overrides, e.g. model.width=8")
