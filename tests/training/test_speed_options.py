@@ -108,3 +108,20 @@ def test_throughput_quick_mode_measures_the_optimiser_options(tmp_path: Path) ->
     spec.loader.exec_module(benchmark)
     assert "channels_last+fused" in benchmark.QUICK_OPTIONS
     assert all(option in benchmark.OPTIONS for option in benchmark.QUICK_OPTIONS)
+
+
+def test_optimizer_step_benchmark_alternates_twins_that_stay_equal(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("optimizer_step", REPO / "experiments/throughput/optimizer_step.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "plain" in out and "fused" in out and "(median), x" in out
+    plain, fused = script.twin_optimizers("tiny")
+    start = plain.param_groups[0]["params"][0].detach().clone()
+    for _ in range(3):
+        plain.step()
+        fused.step()
+    assert fused.defaults["fused"] and not plain.defaults["fused"]
+    assert not torch.equal(plain.param_groups[0]["params"][0], start)  # the steps moved the weights
+    assert script.largest_difference(plain, fused) < 1e-4  # the same update to float rounding
