@@ -15,6 +15,7 @@ from laformer.models import LAformer
 from laformer.training import RestorationModule
 from laformer.training.callbacks import CpuHeapReuse
 from tests.inference.test_cpu_heap import ACTIVATION, minor_faults_of_a_second_pass
+from tests.training.quiet import quiet_cpu_trainer, random_pairs
 
 
 class _FaultProbe(L.Callback):
@@ -33,17 +34,8 @@ def faults_during_and_after_fit() -> tuple[bool | None, int, int, bool | None]:
     torch.manual_seed(0)
     heap = CpuHeapReuse()
     probe = _FaultProbe(heap)
-    pairs = [{"input": torch.rand(3, 32, 32), "target": torch.rand(3, 32, 32)} for _ in range(4)]
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=2,
-        callbacks=[heap, probe],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(RestorationModule(LAformer.from_preset("tiny", width=8)), DataLoader(pairs, batch_size=2))
+    trainer = quiet_cpu_trainer(max_steps=2, callbacks=[heap, probe])
+    trainer.fit(RestorationModule(LAformer.from_preset("tiny", width=8)), DataLoader(random_pairs(4), batch_size=2))
     return probe.enabled, probe.kept, minor_faults_of_a_second_pass(), heap.enabled
 
 
@@ -65,16 +57,7 @@ def test_off_the_cpu_or_where_it_does_not_fit_glibc_keeps_its_default(monkeypatc
     """A first step whose peak, with the margin, exceeds the budget leaves the default policy (the 4K rule)."""
     monkeypatch.setenv(cpu_heap.BUDGET_ENV, "0.001")
     heap = CpuHeapReuse()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=1,
-        callbacks=[heap],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    pairs = [{"input": torch.rand(3, 32, 32), "target": torch.rand(3, 32, 32)} for _ in range(2)]
+    trainer = quiet_cpu_trainer(max_steps=1, callbacks=[heap])
     seen = []
 
     class _See(L.Callback):
@@ -82,5 +65,5 @@ def test_off_the_cpu_or_where_it_does_not_fit_glibc_keeps_its_default(monkeypatc
             seen.append(heap.enabled)
 
     trainer.callbacks.append(_See())
-    trainer.fit(RestorationModule(LAformer.from_preset("tiny", width=8)), DataLoader(pairs, batch_size=2))
+    trainer.fit(RestorationModule(LAformer.from_preset("tiny", width=8)), DataLoader(random_pairs(2), batch_size=2))
     assert seen == [False]

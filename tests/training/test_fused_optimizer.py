@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import functools
 
-import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from laformer.models import LAformer
 from laformer.training import RestorationModule
-
-
-class _Pairs(Dataset):
-    def __len__(self) -> int:
-        return 4
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        g = torch.Generator().manual_seed(i)
-        return {"input": torch.rand(3, 32, 32, generator=g), "target": torch.rand(3, 32, 32, generator=g)}
+from tests.training.quiet import quiet_cpu_trainer, random_pairs
 
 
 def _fit(tmp_path, precision: str, fused_optimizer, **optimizer_options) -> torch.optim.Optimizer:
@@ -30,18 +21,8 @@ def _fit(tmp_path, precision: str, fused_optimizer, **optimizer_options) -> torc
         optimizer=functools.partial(torch.optim.AdamW, lr=1e-3, **optimizer_options),
         fused_optimizer=fused_optimizer,
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=2,
-        precision=precision,
-        gradient_clip_val=1.0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(module, DataLoader(_Pairs(), batch_size=2))
+    trainer = quiet_cpu_trainer(max_steps=2, precision=precision, gradient_clip_val=1.0, default_root_dir=tmp_path)
+    trainer.fit(module, DataLoader(random_pairs(4), batch_size=2))
     assert trainer.global_step == 2
     return trainer.optimizers[0]
 

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from laformer.cli.train import train
 from laformer.training.callbacks import TrainingThroughput
 from tests.conftest import FAST_DEMO
+from tests.training.quiet import quiet_cpu_trainer
 
 
 class _Regression(L.LightningModule):
@@ -30,15 +31,7 @@ class _Regression(L.LightningModule):
 def test_callback_times_every_batch_and_rates_exclude_the_warmup() -> None:
     batches = [{"input": torch.randn(3, 4)} for _ in range(5)]
     throughput = TrainingThroughput(warmup=1)
-    trainer = L.Trainer(
-        max_steps=5,
-        callbacks=[throughput],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_cpu_trainer(max_steps=5, callbacks=[throughput])
     trainer.fit(_Regression(), DataLoader(batches, batch_size=None))
     summary = throughput.summary()
     assert summary["batches"] == 5 and len(throughput.durations) == 5

@@ -168,13 +168,13 @@ class RestorationModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.skipped_nonfinite = int(checkpoint.get("laformer_skipped_nonfinite", 0))
 
+    def _kernel_chosen_by_config(self) -> bool:
+        """Whether the optimiser config names ``fused`` or ``foreach`` itself (then it is left as it is)."""
+        return bool(set(getattr(self.optimizer_factory, "keywords", None) or {}) & {"fused", "foreach"})
+
     def _fused_kernel_refusal(self) -> str | None:
         """Why the optimiser cannot take its fused kernel in this run, or None when it can."""
-        factory = self.optimizer_factory
-        chosen = set(getattr(factory, "keywords", None) or {}) & {"fused", "foreach"}
-        if chosen:
-            return f"the optimiser config sets {sorted(chosen)} itself"
-        target = getattr(factory, "func", factory)
+        target = getattr(self.optimizer_factory, "func", self.optimizer_factory)
         try:
             takes_fused = "fused" in inspect.signature(target).parameters
         except (TypeError, ValueError):
@@ -191,11 +191,11 @@ class RestorationModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         keywords: dict[str, bool] = {}
-        if self.fused_optimizer in ("auto", True):
+        if self.fused_optimizer is not False and not self._kernel_chosen_by_config():
             refusal = self._fused_kernel_refusal()
             if refusal is None:
                 keywords["fused"] = True
-            elif self.fused_optimizer is True and not refusal.startswith("the optimiser config sets"):
+            elif self.fused_optimizer is True:
                 raise ValueError(f"module.fused_optimizer=true, but {refusal}; set module.fused_optimizer=auto")
             else:
                 rank_zero_info(f"optimiser: plain kernel ({refusal})")
